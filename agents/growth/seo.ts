@@ -1,0 +1,7 @@
+import { defineNotBuiltAgent } from '../kit/not-built.js'
+import { runIfMain } from '../kit/run.js'
+
+const agent = defineNotBuiltAgent('seo')
+export default agent
+
+runIfMain(import.meta.url, agent)

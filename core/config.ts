@@ -1,0 +1,121 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { z } from 'zod'
+
+import { ConfigError } from './errors.js'
+
+const port = z.coerce.number().int().min(1).max(65535)
+const positiveInt = z.coerce.number().int().positive()
+const flag = z
+  .enum(['0', '1', 'true', 'false', 'yes', 'no'])
+  .transform((v) => v === '1' || v === 'true' || v === 'yes')
+
+/**
+ * Every setting MinoGAN reads, by its environment name. The optional config file
+ * (`MINOGAN_CONFIG_FILE`, else `<data dir>/minogan.json`) uses the same names; the
+ * environment wins over the file.
+ */
+export const configSchema = z.object({
+  MINOGAN_DATA_DIR: z.string().min(1).default('./data'),
+  MINOGAN_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  MINOGAN_HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: port.default(3000),
+  NATS_URL: z.url({ protocol: /^(nats|tls|wss?)$/ }).optional(),
+  MINOGAN_NATS_PORT: port.default(4222),
+  MINOGAN_NATS_BIN: z.string().min(1).default('nats-server'),
+  MINOGAN_CADDY_BIN: z.string().min(1).default('caddy'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  MINOGAN_SQLITE_CLIENT: z.enum(['better-sqlite3', 'sqlite3']).default('better-sqlite3'),
+  MINOGAN_BOOTSTRAP_API_KEY: z.string().min(24).optional(),
+  MINOGAN_PROCESS_MANAGER: z.enum(['pm2', 'systemd']).default('pm2'),
+  MINOGAN_HEARTBEAT_MS: positiveInt.min(250).default(3000),
+  MINOGAN_STALE_HEARTBEATS: positiveInt.default(3),
+  MINOGAN_READY_TIMEOUT_MS: positiveInt.default(30_000),
+  MINOGAN_SAMPLE_MS: positiveInt.min(250).default(5000),
+  MINOGAN_SAMPLE_RETENTION_HOURS: positiveInt.default(24),
+  MINOGAN_RESTART_BUDGET: z.coerce.number().int().min(0).default(3),
+  MINOGAN_RESTART_WINDOW_MS: positiveInt.default(3_600_000),
+  MINOGAN_DEFAULT_REGION: z
+    .string()
+    .regex(/^[A-Z]{2}$/, 'a two-letter ISO 3166 region such as US or DE')
+    .default('US'),
+  MINOGAN_TRUST_PROXY: flag.default(false),
+  MINOGAN_ALLOW_PRIVATE_TARGETS: flag.default(false),
+})
+
+export type Config = z.infer<typeof configSchema> & {
+  /** MINOGAN_DATA_DIR made absolute. */
+  dataDir: string
+  /** The NATS servers agents connect to: NATS_URL, else the managed server's port. */
+  natsServers: string
+  /** Ports of the HTTP-serving agents, from MINOGAN_PORT_<AGENT>. */
+  agentPorts: Record<string, number>
+}
+
+type Env = Record<string, string | undefined>
+
+function readFileSettings(env: Env): Record<string, unknown> {
+  const dataDir = env.MINOGAN_DATA_DIR ?? './data'
+  const path = env.MINOGAN_CONFIG_FILE ?? resolve(dataDir, 'minogan.json')
+  if (!existsSync(path)) {
+    if (env.MINOGAN_CONFIG_FILE) {
+      throw new ConfigError('MINOGAN_CONFIG_FILE', `no file at ${path}`)
+    }
+    return {}
+  }
+
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'))
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new Error('expected a JSON object of settings')
+    }
+    return parsed as Record<string, unknown>
+  } catch (err) {
+    throw new ConfigError('MINOGAN_CONFIG_FILE', `cannot read ${path}: ${(err as Error).message}`)
+  }
+}
+
+function readAgentPorts(env: Env): Record<string, number> {
+  const ports: Record<string, number> = {}
+  for (const [key, value] of Object.entries(env)) {
+    const match = /^MINOGAN_PORT_([A-Z0-9_]+)$/.exec(key)
+    if (!match || value === undefined) continue
+
+    const parsed = port.safeParse(value)
+    if (!parsed.success) throw new ConfigError(key, `expected a port 1-65535, got "${value}"`)
+    ports[match[1].toLowerCase().replaceAll('_', '-')] = parsed.data
+  }
+  return ports
+}
+
+/**
+ * Loads the configuration from the environment and the optional config file.
+ * Throws ConfigError naming the first bad key; callers exit with code 78 on it.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const fromFile = readFileSettings(env)
+  const merged: Record<string, unknown> = { ...fromFile }
+  for (const key of Object.keys(configSchema.shape)) {
+    const value = env[key]
+    if (value !== undefined && value !== '') merged[key] = value
+  }
+
+  const parsed = configSchema.safeParse(merged)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const key = String(issue.path[0] ?? 'config')
+    const got = merged[key] === undefined ? '' : `, got "${String(merged[key])}"`
+    throw new ConfigError(key, `${issue.message.toLowerCase()}${got}`)
+  }
+
+  const settings = parsed.data
+  const fileEnv = Object.fromEntries(
+    Object.entries(fromFile).map(([k, v]) => [k, v === undefined ? undefined : String(v)]),
+  )
+  return {
+    ...settings,
+    dataDir: resolve(settings.MINOGAN_DATA_DIR),
+    natsServers: settings.NATS_URL ?? `nats://127.0.0.1:${settings.MINOGAN_NATS_PORT}`,
+    agentPorts: { ...readAgentPorts(fileEnv), ...readAgentPorts(env) },
+  }
+}

@@ -1,0 +1,87 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import knexFactory, { type Knex } from 'knex'
+import pg from 'pg'
+
+import type { Config } from '../config.js'
+
+export type { Knex }
+
+// PostgreSQL returns BIGINT and NUMERIC as strings; our epoch-millisecond columns and
+// counts fit a double exactly, so read them as numbers on both databases.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v))
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v))
+
+/** Milliseconds SQLite waits on a locked database before giving up (SQLITE_BUSY). */
+export const SQLITE_BUSY_TIMEOUT_MS = 5000
+
+export type DbSettings = Pick<Config, 'dataDir' | 'DATABASE_URL' | 'MINOGAN_SQLITE_CLIENT'>
+
+export function isPostgres(db: Knex): boolean {
+  return db.client.config.client === 'pg'
+}
+
+/** Path of the SQLite file for a data dir. */
+export function sqlitePath(dataDir: string): string {
+  return join(dataDir, 'minogan.sqlite')
+}
+
+/**
+ * Opens the shared database: PostgreSQL when DATABASE_URL is set, else SQLite in the data
+ * dir in WAL mode with a busy timeout. SQLite gets a single connection per process: knex's
+ * sqlite clients serialise on one handle anyway, and a bigger pool only trades a clear
+ * wait for "database is locked".
+ */
+export function createDb(settings: DbSettings, options: { poolMax?: number } = {}): Knex {
+  if (settings.DATABASE_URL) {
+    return knexFactory({
+      client: 'pg',
+      connection: settings.DATABASE_URL,
+      pool: { min: 0, max: options.poolMax ?? 10 },
+      acquireConnectionTimeout: 10_000,
+    })
+  }
+
+  mkdirSync(settings.dataDir, { recursive: true })
+  const client = settings.MINOGAN_SQLITE_CLIENT
+  return knexFactory({
+    client,
+    connection: { filename: sqlitePath(settings.dataDir) },
+    useNullAsDefault: true,
+    pool: {
+      min: 1,
+      max: 1,
+      afterCreate: (conn: unknown, done: (err: Error | null, conn: unknown) => void) => {
+        applyPragmas(client, conn).then(
+          () => done(null, conn),
+          (err: Error) => done(err, conn),
+        )
+      },
+    },
+    acquireConnectionTimeout: 30_000,
+  })
+}
+
+const PRAGMAS = [
+  'PRAGMA journal_mode = WAL',
+  `PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`,
+  // NORMAL in WAL mode is durable against a killed process (the WAL is in the OS);
+  // only a power cut can take the last commits.
+  'PRAGMA synchronous = NORMAL',
+  'PRAGMA foreign_keys = ON',
+]
+
+type BetterHandle = { pragma: (sql: string) => unknown }
+type Sqlite3Handle = { run: (sql: string, cb: (err: Error | null) => void) => void }
+
+async function applyPragmas(client: string, conn: unknown): Promise<void> {
+  if (client === 'better-sqlite3') {
+    for (const sql of PRAGMAS) (conn as BetterHandle).pragma(sql.slice('PRAGMA '.length))
+    return
+  }
+  for (const sql of PRAGMAS) {
+    await new Promise<void>((resolve, reject) => {
+      ;(conn as Sqlite3Handle).run(sql, (err) => (err ? reject(err) : resolve()))
+    })
+  }
+}
