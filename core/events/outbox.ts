@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto'
+
+import type { Knex } from 'knex'
+
+import { subjects } from '../subjects.js'
+
+/** The six webhook events of the product docs. */
+export const EVENT_TYPES = [
+  'lead.created',
+  'lead.hot',
+  'health.degraded',
+  'health.healed',
+  'revenue.conversion',
+  'reports.daily',
+] as const
+export type EventType = (typeof EVENT_TYPES)[number]
+
+/** A domain event as relayed on `events.<type>` and delivered to webhooks. */
+export type DomainEvent<T = unknown> = {
+  id: string
+  type: EventType
+  /** ISO-8601 UTC, fixed when the event happened; never recomputed on a retry. */
+  timestamp: string
+  data: T
+}
+
+/** A new event id: `evt_` and 32 hex digits. */
+export function newEventId(): string {
+  return `evt_${randomUUID().replaceAll('-', '')}`
+}
+
+/**
+ * Writes an event to the outbox inside the caller's transaction, so the event exists if and
+ * only if the change it describes was committed. The relay publishes it later.
+ */
+export async function recordEvent<T>(
+  trx: Knex | Knex.Transaction,
+  type: EventType,
+  data: T,
+  now: Date = new Date(),
+): Promise<DomainEvent<T>> {
+  const event: DomainEvent<T> = {
+    id: newEventId(),
+    type,
+    timestamp: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    data,
+  }
+  await trx('outbox').insert({
+    id: event.id,
+    type,
+    subject: subjects.event(type),
+    payload: JSON.stringify(event),
+    created_at: now.getTime(),
+  })
+  return event
+}
