@@ -1,0 +1,55 @@
+import { ConfigError, EXIT_CONFIG } from '../core/errors.js'
+
+/** A CLI command: takes the arguments after its name, returns the exit code. */
+export type Command = {
+  summary: string
+  run: (args: string[]) => Promise<number>
+}
+
+const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
+  start: () => import('./commands/start.js'),
+  stop: () => import('./commands/stop.js'),
+  status: () => import('./commands/status.js'),
+  keys: () => import('./commands/keys.js'),
+  systemd: () => import('./commands/systemd.js'),
+  db: () => import('./commands/db.js'),
+}
+
+async function usage(): Promise<string> {
+  const lines = ['usage: minogan <command> [options]', '', 'commands:']
+  for (const [name, load] of Object.entries(COMMANDS)) {
+    const command = await load().catch(() => undefined)
+    if (command) lines.push(`  ${name.padEnd(10)} ${command.default.summary}`)
+  }
+  return lines.join('\n')
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(await usage())
+    return name ? 0 : 2
+  }
+  const load = COMMANDS[name]
+  if (!load) {
+    console.error(`minogan: unknown command "${name}"\n\n${await usage()}`)
+    return 2
+  }
+  const command = (await load()).default
+  return command.run(args)
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      console.error(`minogan: bad configuration: ${err.message}`)
+      process.exitCode = EXIT_CONFIG
+      return
+    }
+    console.error(`minogan: ${(err as Error).message}`)
+    process.exitCode = 1
+  },
+)
