@@ -47,6 +47,7 @@ const ENTRIES: Entry[] = [
     name: 'lead-api',
     department: 'revenue',
     purpose: 'the HTTP API: leads, metrics, keys',
+    entry: 'dist/api/main.js',
     phase: 'api',
     port: 3000,
     memoryMb: 300,
