@@ -88,7 +88,13 @@ const ENTRIES: Entry[] = [
     phase: 'bus',
     memoryMb: 512,
   },
-  { name: 'caddy', department: 'ops', purpose: 'runs the caddy reverse proxy', kind: 'binary' },
+  {
+    name: 'caddy',
+    department: 'ops',
+    purpose: 'runs the caddy reverse proxy in front of the API',
+    kind: 'binary',
+    port: 8080,
+  },
 ]
 
 export const CATALOG: readonly AgentSpec[] = ENTRIES.map((e) => ({

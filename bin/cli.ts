@@ -39,17 +39,23 @@ async function main(argv: string[]): Promise<number> {
   return command.run(args)
 }
 
+// pm2's client keeps sockets open after disconnect; once a command is done, leave.
+function exitSoon(code: number): void {
+  process.exitCode = code
+  setTimeout(() => process.exit(code), 200).unref()
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code
+    exitSoon(code)
   },
   (err: unknown) => {
     if (err instanceof ConfigError) {
       console.error(`minogan: bad configuration: ${err.message}`)
-      process.exitCode = EXIT_CONFIG
+      exitSoon(EXIT_CONFIG)
       return
     }
     console.error(`minogan: ${(err as Error).message}`)
-    process.exitCode = 1
+    exitSoon(1)
   },
 )

@@ -27,6 +27,8 @@ export type BusOptions = {
   log: Logger
   /** Called once when the connection closes for good (never on a reconnect). */
   onClosed?: (err: Error | undefined) => void
+  /** Called after each successful reconnect. */
+  onReconnect?: () => void
 }
 
 /**
@@ -56,6 +58,7 @@ function watchStatus(nc: NatsConnection, options: BusOptions, onReconnect: () =>
       if (status.type === 'disconnect') log.warn({ server: status.server }, 'bus disconnected')
       if (status.type === 'reconnect') {
         onReconnect()
+        options.onReconnect?.()
         log.info({ server: status.server }, 'bus reconnected')
       }
       if (status.type === 'staleConnection') log.warn('bus connection stale')

@@ -41,6 +41,26 @@ export const configSchema = z.object({
     .default('US'),
   MINOGAN_TRUST_PROXY: flag.default(false),
   MINOGAN_ALLOW_PRIVATE_TARGETS: flag.default(false),
+  /** How often the outbox relay looks for unsent events besides its nudges, in ms. */
+  MINOGAN_OUTBOX_POLL_MS: positiveInt.min(10).default(1000),
+  /** One webhook attempt's limit, connect to last byte, in ms. */
+  MINOGAN_WEBHOOK_TIMEOUT_MS: positiveInt.min(100).default(15_000),
+  /** First retry delay of a failed delivery; each later one doubles, with jitter, in ms. */
+  MINOGAN_WEBHOOK_RETRY_BASE_MS: positiveInt.min(1).default(5000),
+  /** Longest delay between two attempts, in ms (6 h). */
+  MINOGAN_WEBHOOK_RETRY_MAX_DELAY_MS: positiveInt.min(1).default(21_600_000),
+  /** Retries stop this long after the first attempt (3 days), in ms; then dead-letter. */
+  MINOGAN_WEBHOOK_RETRY_HORIZON_MS: positiveInt.min(1).default(259_200_000),
+  /** Attempts per delivery before it is dead-lettered, the first one included. */
+  MINOGAN_WEBHOOK_MAX_ATTEMPTS: positiveInt.max(100).default(40),
+  /** How often the delivery engine looks for due deliveries besides its nudges, in ms. */
+  MINOGAN_WEBHOOK_POLL_MS: positiveInt.min(10).default(1000),
+  /** Attempts in flight at once to one JSON webhook (Slack and Discord get one). */
+  MINOGAN_WEBHOOK_CONCURRENCY: positiveInt.max(256).default(8),
+  /** Largest JSON request body the API accepts, in KiB; bigger ones get 413. */
+  MINOGAN_API_BODY_LIMIT_KB: positiveInt.max(10_240).default(64),
+  /** Where API rate-limit counters live: this process's memory, or the shared database. */
+  MINOGAN_RATE_LIMIT_STORE: z.enum(['memory', 'database']).default('memory'),
 })
 
 export type Config = z.infer<typeof configSchema> & {

@@ -12,6 +12,10 @@ export const subjects = {
   healthAll: 'swarm.health.*',
   event: (type: string) => `events.${type}`,
   eventsAll: 'events.>',
+  /** Producers nudge the outbox relay here after a commit, so it need not wait for a poll. */
+  outboxNudge: 'swarm.outbox.nudge',
+  /** The API says webhooks or deliveries changed (created, edited, redeliver asked). */
+  webhooksChanged: 'swarm.webhooks.changed',
 } as const
 
 export type ControlAction = 'start' | 'stop' | 'restart' | 'status' | 'shutdown'

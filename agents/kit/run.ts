@@ -20,10 +20,16 @@ export function defineAgent(definition: AgentDefinition): AgentDefinition {
   return definition
 }
 
-/** Runs the agent when its module is the process's entry point (pm2 runs the file itself). */
+/**
+ * Runs the agent when this process is that agent: MINOGAN_AGENT names it (pm2 apps and
+ * agents/run.js set it; pm2's fork container hides the script from argv), or the module is
+ * the entry point (`node dist/agents/ops/backup.js`).
+ */
 export function runIfMain(moduleUrl: string, definition: AgentDefinition): void {
+  const named = process.env.MINOGAN_AGENT
   const entry = process.argv[1]
-  if (entry && pathToFileURL(entry).href === moduleUrl) void runAgent(definition)
+  const isEntry = entry !== undefined && pathToFileURL(entry).href === moduleUrl
+  if (named === definition.name || (named === undefined && isEntry)) void runAgent(definition)
 }
 
 const MIGRATION_POLL_MS = 500

@@ -4,16 +4,9 @@ import type { AgentSpec } from '../catalog.js'
 import type { NatsConnection } from '../../core/bus.js'
 import type { Config } from '../../core/config.js'
 import type { Logger } from '../../core/logger.js'
+import type { HealthIndicator } from '../../core/swarm/health.js'
 
-/**
- * One health check's result, as heartbeats carry it. `not_built` says plainly that the
- * agent's work is not built yet; it is not a failure.
- */
-export type HealthIndicator = {
-  name: string
-  status: 'ok' | 'degraded' | 'failing' | 'not_built' | 'outbox'
-  detail?: string
-}
+export type { HealthIndicator }
 
 export type AgentContext = {
   spec: AgentSpec

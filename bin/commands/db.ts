@@ -1,10 +1,30 @@
+import { loadConfig } from '../../core/config.js'
+import { createDb } from '../../core/db/index.js'
+import { migrate, unlockMigrations } from '../../core/db/migrate.js'
+import { createLogger } from '../../core/logger.js'
 import type { Command } from '../cli.js'
 
 const command: Command = {
-  summary: '(not wired yet)',
-  run: async () => {
-    console.error('minogan db: not wired yet')
-    return 1
+  summary: 'database upkeep: `db migrate`, `db unlock` (clear a stale migration lock)',
+  run: async ([action]) => {
+    const config = loadConfig()
+    const db = createDb(config)
+    try {
+      if (action === 'migrate') {
+        const applied = await migrate(db, createLogger('cli'))
+        console.log(applied.length > 0 ? `applied: ${applied.join(', ')}` : 'already up to date')
+        return 0
+      }
+      if (action === 'unlock') {
+        await unlockMigrations(db)
+        console.log('migration lock cleared')
+        return 0
+      }
+      console.error('usage: minogan db migrate|unlock')
+      return 2
+    } finally {
+      await db.destroy()
+    }
   },
 }
 export default command

@@ -5,6 +5,8 @@ import type { Logger } from '../logger.js'
 import * as swarm from './migrations/001-swarm.js'
 import * as apiKeys from './migrations/002-api-keys.js'
 import * as outbox from './migrations/003-outbox.js'
+import * as leads from './migrations/004-leads.js'
+import * as webhooks from './migrations/005-webhooks.js'
 
 type Migration = { up: (db: Knex) => Promise<void>; down: (db: Knex) => Promise<void> }
 
@@ -13,6 +15,8 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['001-swarm', swarm],
   ['002-api-keys', apiKeys],
   ['003-outbox', outbox],
+  ['004-leads', leads],
+  ['005-webhooks', webhooks],
 ]
 
 // Migrations live in code, not in a folder knex scans, so dist/ runs them without a

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 
 import type { Knex } from 'knex'
 
+import type { NatsConnection } from '../bus.js'
 import { subjects } from '../subjects.js'
 
 /** The six webhook events of the product docs. */
@@ -53,4 +54,18 @@ export async function recordEvent<T>(
     created_at: now.getTime(),
   })
   return event
+}
+
+/**
+ * Tells the outbox relay that new events were committed, so it publishes them now instead of
+ * at its next poll. Call it after the transaction commits. Best effort: a lost nudge only
+ * costs latency, never the event.
+ */
+export function nudgeOutbox(bus: Pick<NatsConnection, 'publish' | 'isClosed'> | undefined): void {
+  if (!bus || bus.isClosed()) return
+  try {
+    bus.publish(subjects.outboxNudge)
+  } catch {
+    // A connection in the middle of closing throws; the relay's poll covers it.
+  }
 }

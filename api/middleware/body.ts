@@ -1,0 +1,93 @@
+import { bodyParser } from '@koa/bodyparser'
+import type { Context, Next } from 'koa'
+
+import { ApiError } from '../problem.js'
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH'])
+
+function hasBody(ctx: Context): boolean {
+  const length = ctx.get('content-length')
+  if (length !== '') return Number(length) > 0
+  return ctx.get('transfer-encoding') !== ''
+}
+
+type ParserError = Error & { type?: string; status?: number }
+
+function toBodyError(err: ParserError, limitKb: number): ApiError {
+  if (err.type === 'entity.too.large' || err.status === 413) {
+    return new ApiError(
+      413,
+      'BODY_TOO_LARGE',
+      'Request body too large',
+      `the body is larger than the ${limitKb} KiB limit`,
+      { cause: err },
+    )
+  }
+  if (
+    err.status === 415 ||
+    err.type === 'encoding.unsupported' ||
+    err.type === 'charset.unsupported'
+  ) {
+    return new ApiError(
+      415,
+      'CONTENT_ENCODING_UNSUPPORTED',
+      'Content encoding not supported',
+      'send the JSON body as UTF-8, uncompressed or gzip/deflate/br',
+      { cause: err },
+    )
+  }
+  if (err.type === 'request.aborted' || err.type === 'request.size.invalid') {
+    return new ApiError(400, 'BODY_INCOMPLETE', 'Request body incomplete', 'the body ended early', {
+      cause: err,
+    })
+  }
+  // co-body's parse failures (bad JSON, a bare string or number) carry status 400. The
+  // parser's own message may quote the body, so it is not echoed.
+  return new ApiError(
+    400,
+    'JSON_MALFORMED',
+    'Malformed JSON',
+    'the body is not a JSON object or array',
+    { cause: err },
+  )
+}
+
+/**
+ * JSON-only body parsing for POST, PUT and PATCH. A body with another content type is 415
+ * CONTENT_TYPE_UNSUPPORTED; bad JSON, or JSON that is not an object or array, is 400
+ * JSON_MALFORMED; more than `limitKb` KiB is 413 BODY_TOO_LARGE. Requests without a body
+ * get `ctx.request.body = undefined` so handlers can tell "no body" from `{}`.
+ */
+export function jsonBody(limitKb: number) {
+  const parse = bodyParser({
+    enableTypes: ['json'],
+    jsonLimit: `${limitKb}kb`,
+    jsonStrict: true,
+    // The content type was checked below (any `+json` type is JSON to us).
+    detectJSON: () => true,
+    onError: (err) => {
+      throw toBodyError(err as ParserError, limitKb)
+    },
+  })
+
+  return async function parseJsonBody(ctx: Context, next: Next): Promise<void> {
+    if (!BODY_METHODS.has(ctx.method) || !hasBody(ctx)) {
+      await next()
+      return
+    }
+    if (!ctx.is('application/json', '+json')) {
+      throw new ApiError(
+        415,
+        'CONTENT_TYPE_UNSUPPORTED',
+        'Content type not supported',
+        `send the body as application/json, not "${ctx.get('content-type').slice(0, 100) || 'none'}"`,
+      )
+    }
+    // A declared length over the limit is refused before a byte is read.
+    const declared = Number(ctx.get('content-length'))
+    if (Number.isFinite(declared) && declared > limitKb * 1024) {
+      throw toBodyError(Object.assign(new Error('too large'), { status: 413 }), limitKb)
+    }
+    await parse(ctx, next)
+  }
+}

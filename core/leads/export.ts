@@ -1,0 +1,83 @@
+import { Readable } from 'node:stream'
+
+import { stringify } from 'csv-stringify'
+import type { Lead } from './lead.js'
+
+/** The export's columns, in order; the header row carries these names. */
+export const CSV_COLUMNS = [
+  'lead_id',
+  'email',
+  'phone',
+  'phone_raw',
+  'name',
+  'source',
+  'last_source',
+  'score',
+  'tier',
+  'touches',
+  'created_at',
+  'updated_at',
+  'converted_at',
+  'metadata',
+] as const
+
+// A spreadsheet treats a cell starting with one of these as a formula (or, for tab and CR,
+// may drop them and then see a formula): `=`, `+`, `-`, `@`, TAB, CR (field failure C32).
+const FORMULA_START = /^[=+\-@\t\r]/
+
+/**
+ * Neutralises a cell against formula injection by prefixing an apostrophe, the mark
+ * spreadsheets read as "this is text". It applies to every text cell alike, the E.164
+ * phone column included: `+4930123456` exports as `'+4930123456`, which a spreadsheet
+ * shows as text (so the + and leading digits survive, unlike a number) and a script
+ * restores by dropping one leading apostrophe when the next character is in = + - @ TAB CR.
+ * `phone_raw` carries the number as it was typed, neutralised the same way.
+ */
+export function neutraliseCell(value: string): string {
+  return FORMULA_START.test(value) ? `'${value}` : value
+}
+
+/** One CSV record for a lead; metadata as a JSON object in one column. */
+export function csvRecord(lead: Lead): string[] {
+  const cells: Array<string | number | null> = [
+    lead.lead_id,
+    lead.email,
+    lead.phone,
+    lead.phone_raw,
+    lead.name,
+    lead.source,
+    lead.last_source,
+    lead.score,
+    lead.tier,
+    lead.touches,
+    lead.created_at,
+    lead.updated_at,
+    lead.converted_at,
+    JSON.stringify(lead.metadata),
+  ]
+  return cells.map((cell) => (cell === null ? '' : neutraliseCell(String(cell))))
+}
+
+/**
+ * A readable stream of leads as RFC 4180 CSV (CRLF rows; cells with a comma, quote, CR or
+ * LF are quoted and quotes doubled), with a header row and optionally a UTF-8 BOM for
+ * Excel. `batches` is read as the stream is consumed (iterateLeads), so memory holds one
+ * batch however many leads there are.
+ */
+export function leadsCsvStream(batches: AsyncIterable<Lead[]>, options: { bom?: boolean } = {}): Readable {
+  async function* records(): AsyncGenerator<string[]> {
+    for await (const batch of batches) {
+      for (const lead of batch) yield csvRecord(lead)
+    }
+  }
+
+  const csv = stringify({
+    header: true,
+    columns: [...CSV_COLUMNS],
+    bom: options.bom ?? false,
+    record_delimiter: 'windows',
+  })
+  const source = Readable.from(records())
+  source.once('error', (err) => csv.destroy(err))
+  return source.pipe(csv)
+}

@@ -1,0 +1,272 @@
+import type { Knex } from 'knex'
+
+import { isPostgres } from '../db/index.js'
+import { recordEvent } from '../events/outbox.js'
+import { LeadMetadataTooLargeError, LeadNotFoundError } from './errors.js'
+import {
+  formatLeadId,
+  normaliseRow,
+  parseLeadId,
+  parseMetadata,
+  toLead,
+  toLeadWithBreakdown,
+  type Lead,
+  type LeadRow,
+  type LeadWithBreakdown,
+} from './lead.js'
+import { chooseMatch, mergeLead, stillMatches, type MatchCandidate, type MergeableLead } from './merge.js'
+import { channelOf, type NormalisedLead } from './normalise.js'
+import {
+  addTouch,
+  baseScore,
+  floorUntil,
+  scoreValue,
+  tierFromLimits,
+  TIER_FLOOR,
+  type ScoreState,
+} from './score.js'
+import { appendTimeline } from './timeline.js'
+import { transact } from './transaction.js'
+
+/** Largest stored metadata of one lead, as JSON (a merge can only add keys). */
+export const MERGED_METADATA_LIMIT_BYTES = 64 * 1024
+
+/** What a create-or-merge did. */
+export type WriteResult = { lead: Lead; merged: boolean }
+
+type Db = Knex | Knex.Transaction
+
+// PostgreSQL runs writers concurrently: a chosen row is locked and re-checked. SQLite
+// serialises transactions on its single connection (and the one writing process), and has
+// no FOR UPDATE: the row it read is the row it writes.
+function lockedRow(trx: Db, id: number) {
+  const query = trx('leads').where({ id }).first()
+  return isPostgres(trx as Knex) ? query.forUpdate() : query
+}
+
+function toCandidate(row: LeadRow): MatchCandidate {
+  return { id: row.id, emailNorm: row.email_norm, phoneE164: row.phone_e164, updatedAt: row.updated_at }
+}
+
+// One query for both rules: the lead with the email, and leads with the phone (only the
+// email-less ones when the submission has an email). chooseMatch applies the rule.
+async function findMatch(trx: Db, input: NormalisedLead): Promise<LeadRow | undefined> {
+  const query = trx('leads').select('*')
+  if (input.emailNorm) query.where('email_norm', input.emailNorm)
+  if (input.phoneE164) {
+    query.orWhere((q) => {
+      q.where('phone_e164', input.phoneE164 as string)
+      if (input.emailNorm) q.whereNull('email_norm')
+    })
+  }
+  const rows = ((await query.limit(21)) as LeadRow[]).map(normaliseRow)
+  const byEmail = rows.find((r) => input.emailNorm && r.email_norm === input.emailNorm)
+  const chosen = chooseMatch(input, byEmail && toCandidate(byEmail), rows.map(toCandidate))
+  return chosen && rows.find((r) => r.id === chosen.id)
+}
+
+function scoreState(facts: MergeableLead, engagement: number, engagedAt: number): ScoreState {
+  const base = baseScore({ ...facts, metadata: facts.metadata })
+  return { base, engagement, engagedAt }
+}
+
+function tierLimits(state: ScoreState): { hot_until: number; warm_until: number } {
+  return {
+    hot_until: floorUntil(state, TIER_FLOOR.hot),
+    warm_until: floorUntil(state, TIER_FLOOR.warm),
+  }
+}
+
+function metadataJson(metadata: Record<string, unknown>): string {
+  const json = JSON.stringify(metadata)
+  const bytes = Buffer.byteLength(json)
+  if (bytes > MERGED_METADATA_LIMIT_BYTES) {
+    throw new LeadMetadataTooLargeError(bytes, MERGED_METADATA_LIMIT_BYTES)
+  }
+  return json
+}
+
+function touchDetails(input: NormalisedLead): Record<string, unknown> {
+  const channel = channelOf(input.metadata)
+  return {
+    ...(input.source ? { source: input.source } : {}),
+    ...(channel ? { channel } : {}),
+  }
+}
+
+async function insertLead(trx: Db, input: NormalisedLead, nowMs: number): Promise<LeadRow | undefined> {
+  const fields: MergeableLead = {
+    email: input.email ?? null,
+    emailNorm: input.emailNorm ?? null,
+    phone: input.phone ?? null,
+    phoneE164: input.phoneE164 ?? null,
+    name: input.name ?? null,
+    source: input.source ?? null,
+    lastSource: input.source ?? null,
+    metadata: input.metadata,
+  }
+  const state = scoreState(fields, 0, nowMs)
+  const row = {
+    email: fields.email,
+    email_norm: fields.emailNorm,
+    phone: fields.phone,
+    phone_e164: fields.phoneE164,
+    name: fields.name,
+    source: fields.source,
+    last_source: fields.lastSource,
+    metadata: metadataJson(fields.metadata),
+    base_score: state.base,
+    engagement: 0,
+    engaged_at: nowMs,
+    ...tierLimits(state),
+    touches: 1,
+    converted_at: null,
+    created_at: nowMs,
+    updated_at: nowMs,
+  }
+  // Either unique index (email, or phone of an email-less lead) may turn this into a no-op
+  // when a concurrent request inserted the same person first; the caller then merges.
+  const inserted = (await trx('leads').insert(row).onConflict().ignore().returning('id')) as Array<{
+    id: number
+  }>
+  if (inserted.length === 0) return undefined
+  return { ...row, id: Number(inserted[0].id) }
+}
+
+async function created(trx: Db, row: LeadRow, input: NormalisedLead, nowMs: number): Promise<WriteResult> {
+  const lead = toLead(row, nowMs)
+  const now = new Date(nowMs)
+  await appendTimeline(trx, row.id, 'created', touchDetails(input), nowMs)
+  await recordEvent(trx, 'lead.created', lead, now)
+  if (lead.tier === 'hot') await recordEvent(trx, 'lead.hot', toLeadWithBreakdown(row, nowMs), now)
+  return { lead, merged: false }
+}
+
+function mergeableOf(row: LeadRow): MergeableLead {
+  return {
+    email: row.email,
+    emailNorm: row.email_norm,
+    phone: row.phone,
+    phoneE164: row.phone_e164,
+    name: row.name,
+    source: row.source,
+    lastSource: row.last_source,
+    metadata: parseMetadata(row.metadata),
+  }
+}
+
+async function merged(trx: Db, stored: LeadRow, input: NormalisedLead, nowMs: number): Promise<WriteResult> {
+  const before = { base: stored.base_score, engagement: stored.engagement, engagedAt: stored.engaged_at }
+  const fromTier = tierFromLimits(stored.hot_until, stored.warm_until, nowMs)
+  const fields = mergeLead(mergeableOf(stored), input)
+  const state = scoreState(fields, addTouch(stored.engagement, stored.engaged_at, nowMs), nowMs)
+
+  const changes = {
+    email: fields.email,
+    email_norm: fields.emailNorm,
+    phone: fields.phone,
+    phone_e164: fields.phoneE164,
+    name: fields.name,
+    source: fields.source,
+    last_source: fields.lastSource,
+    metadata: metadataJson(fields.metadata),
+    base_score: state.base,
+    engagement: state.engagement,
+    engaged_at: nowMs,
+    ...tierLimits(state),
+    touches: stored.touches + 1,
+    updated_at: nowMs,
+  }
+  await trx('leads').where({ id: stored.id }).update(changes)
+  const row: LeadRow = { ...stored, ...changes }
+  const lead = toLead(row, nowMs)
+
+  await appendTimeline(trx, row.id, 're_engaged', touchDetails(input), nowMs)
+  if (lead.tier !== fromTier) {
+    const details = { from: fromTier, to: lead.tier, from_score: scoreValue(before, nowMs), score: lead.score }
+    await appendTimeline(trx, row.id, 'score_changed', details, nowMs)
+  }
+  if (lead.tier === 'hot' && fromTier !== 'hot') {
+    await recordEvent(trx, 'lead.hot', toLeadWithBreakdown(row, nowMs), new Date(nowMs))
+  }
+  return { lead, merged: true }
+}
+
+const MATCH_ATTEMPTS = 5
+
+/**
+ * Creates a lead, or merges the submission into the lead it matches (rule in merge.ts),
+ * inside the caller's transaction; writes the timeline and the outbox events there too
+ * (`lead.created`, and `lead.hot` when the score crosses into hot).
+ *
+ * Never check-then-insert: the insert is `on conflict do nothing` against the unique
+ * indexes, and losing that race means the winner's row is there to merge into.
+ */
+export async function createOrMergeLeadIn(trx: Db, input: NormalisedLead, nowMs: number): Promise<WriteResult> {
+  for (let attempt = 0; attempt < MATCH_ATTEMPTS; attempt++) {
+    const match = await findMatch(trx, input)
+    if (match && !isPostgres(trx as Knex)) return merged(trx, match, input, nowMs)
+    if (match) {
+      const raw = (await lockedRow(trx, match.id)) as LeadRow | undefined
+      const row = raw ? normaliseRow(raw) : undefined
+      if (row && stillMatches(input, toCandidate(row))) return merged(trx, row, input, nowMs)
+      continue
+    }
+
+    const row = await insertLead(trx, input, nowMs)
+    if (row) return created(trx, row, input, nowMs)
+  }
+  // Rows kept changing under us; the transaction retry (transact) starts over.
+  throw Object.assign(new Error('lead match kept changing'), { code: '40001' })
+}
+
+/** createOrMergeLeadIn in its own transaction. */
+export function createOrMergeLead(db: Knex, input: NormalisedLead, nowMs: number): Promise<WriteResult> {
+  return transact(db, (trx) => createOrMergeLeadIn(trx, input, nowMs))
+}
+
+async function rowOf(db: Db, leadId: string, lock = false): Promise<LeadRow> {
+  const id = parseLeadId(leadId)
+  if (id === undefined) throw new LeadNotFoundError(leadId)
+  const row = (await (lock ? lockedRow(db, id) : db('leads').where({ id }).first())) as LeadRow | undefined
+  if (!row) throw new LeadNotFoundError(leadId)
+  return normaliseRow(row)
+}
+
+/** A lead with its score breakdown at `nowMs`. Throws LeadNotFoundError. */
+export async function findLead(db: Db, leadId: string, nowMs: number): Promise<LeadWithBreakdown> {
+  return toLeadWithBreakdown(await rowOf(db, leadId), nowMs)
+}
+
+/** A conversion: who recorded it ("manual" or an agent's name) and what it was worth. */
+export type Conversion = { by: string; amount: number; currency: string }
+
+/**
+ * Marks a conversion: a `converted` timeline event and a `revenue.conversion` outbox event,
+ * in the caller's transaction. A lead may convert more than once (repeat purchases);
+ * `converted_at` keeps the first. Throws LeadNotFoundError.
+ */
+export async function convertLeadIn(
+  trx: Db,
+  leadId: string,
+  conversion: Conversion,
+  nowMs: number,
+): Promise<Lead> {
+  const stored = await rowOf(trx, leadId, true)
+  const changes = { converted_at: stored.converted_at ?? nowMs, updated_at: nowMs }
+  await trx('leads').where({ id: stored.id }).update(changes)
+
+  const id = formatLeadId(stored.id)
+  await appendTimeline(trx, stored.id, 'converted', { ...conversion }, nowMs)
+  await recordEvent(
+    trx,
+    'revenue.conversion',
+    { lead_id: id, amount: conversion.amount, currency: conversion.currency, source: conversion.by },
+    new Date(nowMs),
+  )
+  return toLead({ ...stored, ...changes }, nowMs)
+}
+
+export function convertLead(db: Knex, leadId: string, conversion: Conversion, nowMs: number): Promise<Lead> {
+  return transact(db, (trx) => convertLeadIn(trx, leadId, conversion, nowMs))
+}

@@ -1,0 +1,132 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+
+import { CATALOG, findAgent } from '../agents/catalog.js'
+import type { Heartbeat } from '../agents/kit/types.js'
+import { connectBus, decode, type NatsConnection } from '../core/bus.js'
+import { loadConfig, type Config } from '../core/config.js'
+import { createDb } from '../core/db/index.js'
+import { migrate } from '../core/db/migrate.js'
+import { ConfigError, EXIT_CONFIG } from '../core/errors.js'
+import { createLogger, type Logger } from '../core/logger.js'
+import { subjects } from '../core/subjects.js'
+import { Pm2Backend, type Pm2Event } from './backends/pm2.js'
+import { serveControl } from './control.js'
+import { Launcher } from './launcher.js'
+import { lockDataDir } from './lock.js'
+import { swarmEnv } from './pm2-apps.js'
+import { planCaddy, planNats } from './probes.js'
+import { Sampler } from './sampler.js'
+import { loadRecords } from './store.js'
+import { Supervisor } from './supervisor.js'
+
+const TICK_MS = 1000
+
+function routePm2Event(supervisor: Supervisor, event: Pm2Event): void {
+  if (!findAgent(event.name)) return
+  if (event.event === 'exit') {
+    void supervisor.onExit(event.name, { exitCode: event.exitCode, planned: event.status === 'stopping' })
+  } else if (event.event === 'online') {
+    void supervisor.onOperatorAct(event.name, 'online')
+  } else if (event.manually && (event.event === 'stop' || event.event === 'delete')) {
+    void supervisor.onOperatorAct(event.name, event.event)
+  }
+}
+
+async function launchBus(config: Config, launcher: Launcher): Promise<void> {
+  const nats = findAgent('nats')
+  if (!nats) return
+  const running = await launcher.running()
+  const ours = running.get('nats')?.status === 'online'
+  const plan = ours ? ({ launch: true } as const) : await planNats(config)
+  if (plan.launch) await launcher.launchPhase('bus', new Set())
+  else await launcher.disable(nats, plan)
+}
+
+function listenHeartbeats(bus: NatsConnection, supervisor: Supervisor): void {
+  bus.subscribe(subjects.heartbeatAll, {
+    callback: (err, msg) => {
+      const hb = err ? undefined : decode<Heartbeat>(msg.data)
+      if (hb?.agent) void supervisor.onHeartbeat(hb)
+    },
+  })
+}
+
+async function main(): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    createLogger('orchestrator').fatal({ err }, 'bad configuration')
+    process.exit(EXIT_CONFIG)
+  }
+  const log = createLogger('orchestrator', { department: 'ops', level: config.MINOGAN_LOG_LEVEL })
+  try {
+    await run(config, log)
+  } catch (err) {
+    log.fatal({ err }, 'orchestrator failed')
+    process.exit(err instanceof ConfigError ? EXIT_CONFIG : 1)
+  }
+}
+
+async function run(config: Config, log: Logger): Promise<void> {
+  mkdirSync(join(config.dataDir, 'logs'), { recursive: true })
+  const release = lockDataDir(config.dataDir)
+  const db = createDb(config)
+  await migrate(db, log, { ownsDatabase: true })
+
+  const supervisor = new Supervisor(db, config, log, await loadRecords(db, CATALOG, Date.now()))
+  const pm2 = await Pm2Backend.connect()
+  await pm2.watch((event) => routePm2Event(supervisor, event))
+  const launcher = new Launcher(pm2, supervisor, config, swarmEnv(), log)
+  const sampler = new Sampler(db, config, supervisor, () => pm2.list({ ownOnly: true }), log)
+  // Checks run from the start: the nats agent turns active when its port answers.
+  const ticker = setInterval(() => void supervisor.tick(), TICK_MS)
+
+  // Phases: the bus, then (migrations ran above) the API, then everything else.
+  await launchBus(config, launcher)
+  let stopping = false
+  const bus = await connectBus({
+    servers: config.natsServers,
+    name: 'orchestrator',
+    log,
+    onReconnect: () => supervisor.onBusReconnect(),
+    onClosed: () => {
+      if (!stopping) process.exit(1)
+    },
+  })
+  supervisor.attachBus(bus)
+  listenHeartbeats(bus, supervisor)
+  serveControl(bus, supervisor, launcher, log)
+
+  await launcher.launchPhase('api', new Set())
+  const caddy = findAgent('caddy')
+  const caddyPlan = planCaddy(config)
+  if (caddy && !caddyPlan.launch) await launcher.disable(caddy, caddyPlan)
+  await launcher.launchPhase('swarm', new Set(caddyPlan.launch ? [] : ['caddy']))
+  log.info({ agents: CATALOG.length }, 'swarm launched')
+
+  const sampling = setInterval(() => {
+    sampler.sample().catch((err: unknown) => log.warn({ err }, 'sampling failed'))
+  }, config.MINOGAN_SAMPLE_MS)
+
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'swarm stopping')
+    clearInterval(ticker)
+    clearInterval(sampling)
+    await launcher.stopAll(`swarm stopped (${signal} to the orchestrator)`)
+    await supervisor.flush()
+    await bus.close().catch(() => undefined)
+    pm2.disconnect()
+    await db.destroy()
+    release()
+    log.info('swarm stopped')
+    process.exit(0)
+  }
+  process.on('SIGTERM', (s) => void shutdown(s))
+  process.on('SIGINT', (s) => void shutdown(s))
+}
+
+void main()

@@ -1,0 +1,288 @@
+import type { Knex } from 'knex'
+
+import { agentPort, CATALOG, findAgent, type AgentSpec } from '../agents/catalog.js'
+import type { Heartbeat } from '../agents/kit/types.js'
+import { encode, type NatsConnection } from '../core/bus.js'
+import type { Config } from '../core/config.js'
+import type { Logger } from '../core/logger.js'
+import { subjects } from '../core/subjects.js'
+import { planTransition, type Actor, type LifecycleState } from './lifecycle.js'
+import { isNatsAnswering, probePort } from './probes.js'
+import { saveRecords, saveTransition, type AgentRecord } from './store.js'
+
+/** Exit code 78 means bad configuration: restarting cannot help. */
+const EXIT_CONFIG = 78
+
+/**
+ * The orchestrator's view of the swarm: one record per agent, every change a lifecycle
+ * transition that is stored and published. It reacts to process events (from the process
+ * manager), heartbeats, and its own periodic checks; it never decides restarts (the healer
+ * does), it only carries them out.
+ */
+export class Supervisor {
+  readonly records: Map<string, AgentRecord>
+  private bus: NatsConnection | undefined
+  private busSince = 0
+  private dirty = new Set<string>()
+  /** Until when process events of an agent are the orchestrator's own act, not news. */
+  private ownActUntil = new Map<string, number>()
+  private queue: Promise<void> = Promise.resolve()
+
+  constructor(
+    private readonly db: Knex,
+    private readonly config: Config,
+    private readonly log: Logger,
+    records: Map<string, AgentRecord>,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.records = records
+  }
+
+  attachBus(bus: NatsConnection): void {
+    this.bus = bus
+    this.busSince = this.now()
+  }
+
+  /** The bus came back after an outage: heartbeats missed meanwhile prove nothing. */
+  onBusReconnect(): void {
+    this.busSince = this.now()
+  }
+
+  record(name: string): AgentRecord {
+    const record = this.records.get(name)
+    if (!record) throw new Error(`unknown agent ${name}`)
+    return record
+  }
+
+  /** Serialises state changes, so events arriving together cannot interleave their writes. */
+  private serial(task: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(task, task)
+    this.queue = next.catch((err: unknown) => this.log.error({ err }, 'state update failed'))
+    return this.queue
+  }
+
+  /**
+   * Moves an agent to `to` with a reason; stores the transition with the record and publishes
+   * it on `swarm.lifecycle.<agent>`. A move to the state it is already in is a no-op.
+   */
+  async transition(
+    name: string,
+    to: LifecycleState,
+    reason: string,
+    actor: Actor,
+    change: (r: AgentRecord) => void = () => undefined,
+  ): Promise<boolean> {
+    const record = this.record(name)
+    if (record.state === to) {
+      change(record)
+      this.dirty.add(name)
+      return false
+    }
+
+    const t = planTransition(name, record.state, to, reason, actor, this.now())
+    change(record)
+    record.state = to
+    record.reason = reason
+    record.stateChangedAt = t.at
+    if (to === 'starting' || to === 'healing') record.readyAt = null
+    if (to === 'active') record.readyAt = t.at
+    await saveTransition(this.db, record, t)
+    this.dirty.delete(name)
+
+    const level = to === 'degraded' ? 'warn' : 'info'
+    this.log[level]({ target: name, from: t.from, to, reason, actor }, 'agent transition')
+    if (this.bus && !this.bus.isClosed()) {
+      this.bus.publish(subjects.lifecycle(name), encode({ ...t, pid: record.pid, restarts: record.restarts }))
+    }
+    return true
+  }
+
+  /** Marks the next process events of an agent as caused by the orchestrator's own act. */
+  expectOwnAct(name: string, ms = 10_000): void {
+    this.ownActUntil.set(name, this.now() + ms)
+  }
+
+  endOwnAct(name: string): void {
+    // Pm2 reports a manual stop/restart a moment after the act returns; keep ignoring those.
+    this.ownActUntil.set(name, this.now() + 2000)
+  }
+
+  private isOwnAct(name: string): boolean {
+    return (this.ownActUntil.get(name) ?? 0) > this.now()
+  }
+
+  /** A heartbeat arrived: the agent is alive, and ready if it was starting. */
+  onHeartbeat(hb: Heartbeat): Promise<void> {
+    return this.serial(async () => {
+      const record = this.records.get(hb.agent)
+      if (!record || record.disabled) return
+
+      record.lastHeartbeatAt = this.now()
+      record.health = hb.health
+      record.pid = hb.pid
+      if (hb.url) record.url = hb.url
+      this.dirty.add(record.name)
+
+      const failing = hb.health.find((h) => h.status === 'failing')
+      if (record.state === 'starting' || record.state === 'healing') {
+        const after = record.state === 'healing' ? 'ready after restart' : 'ready'
+        await this.transition(record.name, 'active', after, 'process')
+      } else if (record.state === 'active' && failing) {
+        await this.transition(record.name, 'degraded', `health check ${failing.name} failing: ${failing.detail ?? ''}`.trim(), 'process')
+      } else if (record.state === 'degraded' && !failing && this.isRecoverable(record)) {
+        await this.transition(record.name, 'active', 'recovered: heartbeats fresh and health checks passing', 'process')
+      } else if (record.state === 'stopped' || record.state === 'pending') {
+        await this.transition(record.name, 'starting', 'found running', 'process')
+        await this.transition(record.name, 'active', 'ready', 'process')
+      }
+    })
+  }
+
+  /** Degraded by stale heartbeats or a failing check (not by an exit): it may come back. */
+  private isRecoverable(record: AgentRecord): boolean {
+    return record.exitCode === null && record.pid !== null && isAlive(record.pid)
+  }
+
+  /** The process manager says the process exited. */
+  onExit(name: string, info: { exitCode?: number; planned: boolean }): Promise<void> {
+    return this.serial(async () => {
+      const record = this.records.get(name)
+      if (!record || record.disabled || this.isOwnAct(name)) return
+      if (info.planned) return // an operator's stop or restart: its manual event follows
+
+      if (record.state === 'stopped' || record.state === 'pending') return
+      const code = info.exitCode ?? null
+      const reason =
+        code === EXIT_CONFIG
+          ? `bad configuration (exit code 78): see the agent's log, fix the setting, then start it`
+          : code === 0 || code === null
+            ? 'process exited unexpectedly (exit code 0 or killed by a signal: pm2 reports both as 0)'
+            : `process exited unexpectedly (exit code ${code})`
+      await this.transition(name, 'degraded', reason, 'process', (r) => {
+        r.exitCode = code
+        r.pid = null
+        r.lastError = reason
+      })
+    })
+  }
+
+  /**
+   * An operator acted through the process manager: `stop`/`delete` leave the agent stopped
+   * and remembered as such; `online` (pm2 start or restart) brings it back to starting.
+   */
+  onOperatorAct(name: string, act: 'stop' | 'delete' | 'online'): Promise<void> {
+    return this.serial(async () => {
+      const record = this.records.get(name)
+      if (!record || record.disabled || this.isOwnAct(name)) return
+
+      if (act === 'stop' || act === 'delete') {
+        const verb = act === 'stop' ? 'stopped' : 'deleted'
+        await this.transition(name, 'stopped', `${verb} by an operator (pm2 ${act})`, 'operator', (r) => {
+          r.desired = 'stopped'
+          r.pid = null
+        })
+        return
+      }
+      if (record.state === 'starting' || record.state === 'healing' || record.state === 'pending') return
+      const wasRunning = record.state === 'active' || record.state === 'degraded'
+      const reason = wasRunning ? 'restarted by an operator (pm2 restart)' : 'started by an operator (pm2 start)'
+      await this.transition(name, 'starting', reason, 'operator', (r) => {
+        r.desired = 'running'
+        r.exitCode = null
+        r.startedAt = this.now()
+        if (wasRunning) r.operatorRestarts += 1
+      })
+    })
+  }
+
+  /**
+   * Periodic checks: stale heartbeats, ready timeouts, vanished pids, binary agents' ports.
+   * Heartbeat checks wait while the orchestrator's own bus is down or just back.
+   */
+  tick(): Promise<void> {
+    return this.serial(async () => {
+      const now = this.now()
+      const staleMs = this.config.MINOGAN_HEARTBEAT_MS * this.config.MINOGAN_STALE_HEARTBEATS
+      const busHealthy = this.bus !== undefined && !this.bus.isClosed() && now - this.busSince > staleMs
+
+      for (const spec of CATALOG) {
+        const record = this.record(spec.name)
+        if (record.disabled || this.isOwnAct(spec.name)) continue
+        if (spec.kind === 'binary') {
+          await this.checkBinary(spec, record)
+          continue
+        }
+        await this.checkNode(record, now, staleMs, busHealthy)
+      }
+      await this.flush()
+    })
+  }
+
+  private async checkNode(record: AgentRecord, now: number, staleMs: number, busHealthy: boolean): Promise<void> {
+    const { name, state } = record
+    if ((state === 'active' || state === 'starting' || state === 'healing') && record.pid && !isAlive(record.pid)) {
+      await this.transition(name, 'degraded', `process ${record.pid} is gone`, 'orchestrator', (r) => {
+        r.pid = null
+      })
+      return
+    }
+    if ((state === 'starting' || state === 'healing') && now - record.stateChangedAt > this.config.MINOGAN_READY_TIMEOUT_MS) {
+      await this.transition(name, 'degraded', `no ready signal within ${this.config.MINOGAN_READY_TIMEOUT_MS / 1000} s`, 'orchestrator')
+      return
+    }
+    if (state === 'active' && busHealthy) {
+      const last = Math.max(record.lastHeartbeatAt ?? 0, this.busSince)
+      if (now - last > staleMs) {
+        const seconds = Math.round((now - (record.lastHeartbeatAt ?? now)) / 100) / 10
+        await this.transition(name, 'degraded', `no heartbeat for ${seconds} s (hung or overloaded)`, 'orchestrator')
+      }
+    }
+  }
+
+  private async checkBinary(spec: AgentSpec, record: AgentRecord): Promise<void> {
+    if (record.state === 'stopped' || record.state === 'pending') return
+    const port = spec.name === 'nats' ? this.config.MINOGAN_NATS_PORT : agentPort(spec, this.config)
+    if (port === undefined) return
+
+    const answering = spec.name === 'nats' ? await isNatsAnswering(port) : (await probePort(port, 500)).open
+    record.lastHeartbeatAt = answering ? this.now() : record.lastHeartbeatAt
+    record.health = [{ name: 'port', status: answering ? 'ok' : 'failing', detail: `127.0.0.1:${port}` }]
+    this.dirty.add(spec.name)
+
+    if (answering && record.state !== 'active') {
+      await this.transition(spec.name, 'active', `port ${port} answering`, 'process')
+    } else if (!answering && record.state === 'active') {
+      await this.transition(spec.name, 'degraded', `port ${port} not answering`, 'orchestrator')
+    } else if (!answering && record.state === 'starting' && this.now() - record.stateChangedAt > this.config.MINOGAN_READY_TIMEOUT_MS) {
+      await this.transition(spec.name, 'degraded', `port ${port} not answering after start`, 'orchestrator')
+    }
+  }
+
+  /** Writes records changed by heartbeats and checks since the last flush. */
+  async flush(): Promise<void> {
+    if (this.dirty.size === 0) return
+    const changed = [...this.dirty].map((n) => this.record(n))
+    this.dirty.clear()
+    await saveRecords(this.db, changed, this.now())
+  }
+
+  /** Runs `task` in the serial queue; for launchers and control handlers. */
+  run(task: () => Promise<void>): Promise<void> {
+    return this.serial(task)
+  }
+
+  markDirty(name: string): void {
+    this.dirty.add(name)
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+export { findAgent }

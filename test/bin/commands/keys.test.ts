@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { after, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+
+import { loadConfig } from '../../../core/config.js'
+import { createDb } from '../../../core/db/index.js'
+import { findActiveKey } from '../../../core/keys/index.js'
+import { tempDir } from '../../support/tmp.js'
+
+const CLI = fileURLToPath(new URL('../../../bin/cli.js', import.meta.url))
+
+describe('minogan keys', () => {
+  const dir = tempDir()
+  after(() => dir.cleanup())
+
+  function minogan(...args: string[]) {
+    const result = spawnSync(process.execPath, [CLI, 'keys', ...args], {
+      env: { PATH: process.env.PATH, MINOGAN_DATA_DIR: dir.path, MINOGAN_LOG_LEVEL: 'info' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    })
+    return { code: result.status, stdout: result.stdout, stderr: result.stderr }
+  }
+
+  async function lookup(key: string) {
+    const db = createDb(loadConfig({ MINOGAN_DATA_DIR: dir.path }))
+    try {
+      return await findActiveKey(db, key)
+    } finally {
+      await db.destroy()
+    }
+  }
+
+  it('creates a key of a plan and prints only the key on stdout', async () => {
+    const created = minogan('create', '--plan', 'growth', '--name', 'crm')
+
+    assert.equal(created.code, 0, created.stderr)
+    assert.match(created.stdout, /^mgn_[A-Za-z0-9_-]{43}\n$/)
+    assert.match(created.stderr, /shown once/)
+    assert.equal((await lookup(created.stdout.trim()))?.plan, 'growth')
+  })
+
+  it('lists keys as a table with prefix, plan, created, last used and revoked', () => {
+    const listed = minogan('list')
+
+    assert.equal(listed.code, 0)
+    for (const word of [
+      'id',
+      'prefix',
+      'name',
+      'plan',
+      'created',
+      'last used',
+      'revoked',
+      'crm',
+      'growth',
+    ]) {
+      assert.ok(listed.stdout.includes(word), word)
+    }
+    assert.doesNotMatch(listed.stdout, /mgn_[A-Za-z0-9_-]{43}/, 'never the full key')
+  })
+
+  it('revokes by id and by prefix, after which the key no longer authenticates', async () => {
+    const first = minogan('create', '--plan', 'starter', '--name', 'a').stdout.trim()
+    const second = minogan('create', '--plan', 'starter', '--name', 'b').stdout.trim()
+    const listed = JSON.parse(minogan('list', '--json').stdout) as Array<{
+      id: number
+      name: string
+    }>
+    const idOfA = listed.find((k) => k.name === 'a')?.id
+
+    const byId = minogan('revoke', String(idOfA))
+    const byPrefix = minogan('revoke', second.slice(0, 12))
+
+    assert.equal(byId.code, 0, byId.stderr)
+    assert.equal(byPrefix.code, 0, byPrefix.stderr)
+    assert.equal(await lookup(first), undefined)
+    assert.equal(await lookup(second), undefined)
+  })
+
+  it('fails with a usage error for a bad plan, a missing name or an unknown key', () => {
+    assert.equal(minogan('create', '--plan', 'gold', '--name', 'x').code, 2)
+    assert.equal(minogan('create', '--plan', 'starter').code, 2)
+    assert.equal(minogan('frobnicate').code, 2)
+    const missing = minogan('revoke', '424242')
+    assert.equal(missing.code, 1)
+    assert.match(missing.stderr, /no api key with id or prefix "424242"/)
+  })
+})
