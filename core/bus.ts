@@ -7,6 +7,12 @@ export type { NatsConnection }
 const FIRST_DELAY_MS = 250
 const MAX_DELAY_MS = 5000
 
+/**
+ * The longest a client waits between two reconnect attempts: after an outage, every client
+ * is back within this long of the server, which is what a stale-heartbeat check must allow.
+ */
+export const RECONNECT_MAX_DELAY_MS = MAX_DELAY_MS
+
 /** Reconnect delay: doubling from 250 ms to 5 s with full jitter, reset on success. */
 function createBackoff(): { next: () => number; reset: () => void } {
   let attempt = 0
@@ -29,6 +35,8 @@ export type BusOptions = {
   onClosed?: (err: Error | undefined) => void
   /** Called after each successful reconnect. */
   onReconnect?: () => void
+  /** Called when the connection to the server is lost (reconnecting begins). */
+  onDisconnect?: () => void
 }
 
 /**
@@ -55,7 +63,10 @@ function watchStatus(nc: NatsConnection, options: BusOptions, onReconnect: () =>
   const { log } = options
   void (async () => {
     for await (const status of nc.status()) {
-      if (status.type === 'disconnect') log.warn({ server: status.server }, 'bus disconnected')
+      if (status.type === 'disconnect') {
+        options.onDisconnect?.()
+        log.warn({ server: status.server }, 'bus disconnected')
+      }
       if (status.type === 'reconnect') {
         onReconnect()
         options.onReconnect?.()

@@ -61,6 +61,16 @@ export const configSchema = z.object({
   MINOGAN_API_BODY_LIMIT_KB: positiveInt.max(10_240).default(64),
   /** Where API rate-limit counters live: this process's memory, or the shared database. */
   MINOGAN_RATE_LIMIT_STORE: z.enum(['memory', 'database']).default('memory'),
+  /** An agent's pm2 log file is rotated past this size, in MB (fractions allowed). */
+  MINOGAN_LOG_MAX_MB: z.coerce.number().positive().default(10),
+  /** Rotated copies kept per log file (`<agent>.out.log.1` … `.N`); 0 only truncates. */
+  MINOGAN_LOG_KEEP: z.coerce.number().int().min(0).max(100).default(5),
+  /** How often the health agent probes the database, NATS, disk and HTTP agents, in ms. */
+  MINOGAN_HEALTH_INTERVAL_MS: positiveInt.min(250).default(10_000),
+  /** Failed probes in a row before the health agent declares an agent failing. */
+  MINOGAN_HEALTH_FAILURES: positiveInt.default(3),
+  /** Free space in the data dir below which the disk probe reports degraded, in MB. */
+  MINOGAN_DISK_MIN_FREE_MB: z.coerce.number().int().min(0).default(512),
 })
 
 export type Config = z.infer<typeof configSchema> & {

@@ -123,6 +123,8 @@ export class Launcher {
     while (Date.now() < deadline) {
       const waiting = specs.filter((s) => this.supervisor.record(s.name).state === 'starting')
       if (waiting.length === 0) return
+      // A binary agent has no ready signal: probe it now rather than at the next tick.
+      if (waiting.some((s) => s.kind === 'binary')) await this.supervisor.tick()
       await new Promise((r) => setTimeout(r, 50))
     }
     this.log.warn({ phase }, 'phase not ready in time, going on')

@@ -19,6 +19,7 @@ export type Pm2App = {
   namespace: string
   script: string
   args?: string[]
+  node_args?: string[]
   cwd: string
   interpreter?: string
   exec_mode: 'fork'
@@ -104,13 +105,13 @@ function writeCaddyfile(config: Config): string {
 export function agentApp(spec: AgentSpec, config: Config, env: Record<string, string>): Pm2App {
   const isBinary = spec.kind === 'binary'
   const command = isBinary ? binaryCommand(spec, config) : { script: join(ROOT, spec.entry), args: [] }
-  // The healer is restarted by pm2 itself: nothing else would bring the policy back.
-  const selfRestart = spec.name === 'healer'
+  const selfRestart = spec.selfRestart === true
   return {
     name: spec.name,
     namespace: NAMESPACE,
     script: command.script,
     args: command.args,
+    node_args: isBinary ? undefined : spec.nodeArgs,
     cwd: ROOT,
     interpreter: isBinary ? 'none' : 'node',
     exec_mode: 'fork',

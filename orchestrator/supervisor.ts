@@ -184,6 +184,14 @@ export class Supervisor {
         return
       }
       if (record.state === 'starting' || record.state === 'healing' || record.state === 'pending') return
+      if (record.state === 'degraded' && findAgent(name)?.selfRestart) {
+        await this.transition(name, 'starting', 'restarted by pm2 (autorestart)', 'orchestrator', (r) => {
+          r.exitCode = null
+          r.startedAt = this.now()
+          r.restarts += 1
+        })
+        return
+      }
       const wasRunning = record.state === 'active' || record.state === 'degraded'
       const reason = wasRunning ? 'restarted by an operator (pm2 restart)' : 'started by an operator (pm2 start)'
       await this.transition(name, 'starting', reason, 'operator', (r) => {
@@ -207,11 +215,12 @@ export class Supervisor {
 
       for (const spec of CATALOG) {
         const record = this.record(spec.name)
-        if (record.disabled || this.isOwnAct(spec.name)) continue
+        if (record.disabled) continue
         if (spec.kind === 'binary') {
           await this.checkBinary(spec, record)
           continue
         }
+        if (this.isOwnAct(spec.name)) continue
         await this.checkNode(record, now, staleMs, busHealthy)
       }
       await this.flush()

@@ -3,10 +3,8 @@ import { pathToFileURL } from 'node:url'
 import type { Knex } from 'knex'
 
 import { findAgent, type AgentSpec } from '../catalog.js'
-import { connectBus, type NatsConnection } from '../../core/bus.js'
+import { connectBus } from '../../core/bus.js'
 import { loadConfig, type Config } from '../../core/config.js'
-import { createDb } from '../../core/db/index.js'
-import { isMigrated } from '../../core/db/migrate.js'
 import { ConfigError, EXIT_CONFIG } from '../../core/errors.js'
 import { createLogger, type Logger } from '../../core/logger.js'
 import { startHeartbeat } from './heartbeat.js'
@@ -26,7 +24,7 @@ export function defineAgent(definition: AgentDefinition): AgentDefinition {
  * the entry point (`node dist/agents/ops/backup.js`).
  */
 export function runIfMain(moduleUrl: string, definition: AgentDefinition): void {
-  const named = process.env.MINOGAN_AGENT
+  const named = process.env.MINOGAN_AGENT || undefined
   const entry = process.argv[1]
   const isEntry = entry !== undefined && pathToFileURL(entry).href === moduleUrl
   if (named === definition.name || (named === undefined && isEntry)) void runAgent(definition)
@@ -34,7 +32,15 @@ export function runIfMain(moduleUrl: string, definition: AgentDefinition): void 
 
 const MIGRATION_POLL_MS = 500
 
-async function waitForMigrations(db: Knex, log: Logger, timeoutMs: number): Promise<void> {
+/**
+ * Opens the database once it is migrated. Loaded on demand: most agents never touch the
+ * database, and knex with its drivers costs each of them megabytes.
+ */
+async function openDatabase(config: Config, log: Logger): Promise<Knex> {
+  const { createDb } = await import('../../core/db/index.js')
+  const { isMigrated } = await import('../../core/db/migrate.js')
+  const db = createDb(config)
+  const timeoutMs = config.MINOGAN_READY_TIMEOUT_MS
   const deadline = Date.now() + timeoutMs
   let logged = false
   while (!(await isMigrated(db))) {
@@ -43,6 +49,7 @@ async function waitForMigrations(db: Knex, log: Logger, timeoutMs: number): Prom
     logged = true
     await new Promise((r) => setTimeout(r, MIGRATION_POLL_MS))
   }
+  return db
 }
 
 async function checkHealth(
@@ -106,38 +113,9 @@ async function startAgent(
   const startedAt = Date.now()
   const abort = new AbortController()
   let stopping = false
+  let drain: (() => Promise<void>) | undefined
 
-  const db = definition.usesDatabase ? createDb(config) : undefined
-  if (db) await waitForMigrations(db, log, config.MINOGAN_READY_TIMEOUT_MS)
-
-  const bus = await connectBus({
-    servers: config.natsServers,
-    name: spec.name,
-    log,
-    // A bus that closed for good must not leave an agent that looks alive (C18).
-    onClosed: () => {
-      if (!stopping) process.exit(1)
-    },
-  })
-
-  const ctx: AgentContext = {
-    spec,
-    config,
-    log,
-    bus,
-    db: db ?? (undefined as unknown as Knex),
-    signal: abort.signal,
-  }
-  const runtime: AgentRuntime = (await definition.start(ctx)) ?? {}
-
-  const stopBeats = startHeartbeat(
-    bus,
-    { agent: spec.name, startedAt, url: runtime.url, health: () => checkHealth(definition, ctx) },
-    config.MINOGAN_HEARTBEAT_MS,
-  )
-  announceReady(log)
-  log.info({ startupMs: Date.now() - startedAt, url: runtime.url }, 'agent ready')
-
+  // Signals are handled from the first moment: one during start-up still exits cleanly.
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) {
       log.warn({ signal }, 'second signal, exiting now')
@@ -149,20 +127,62 @@ async function startAgent(
 
     // Leave a margin inside the kill timeout so our own exit wins over the SIGKILL.
     const budgetMs = Math.max(500, spec.killTimeoutMs - 500)
-    const forced = setTimeout(() => {
+    setTimeout(() => {
       log.error({ budgetMs }, 'drain overran the kill timeout')
       process.exit(1)
-    }, budgetMs)
-    forced.unref()
+    }, budgetMs).unref()
 
-    stopBeats()
     abort.abort()
-    await runtime.stop?.()
-    await bus.drain().catch(() => undefined)
-    await db?.destroy()
+    try {
+      await drain?.()
+    } catch (err) {
+      log.error({ err }, 'drain failed')
+      process.exit(1)
+    }
     log.info('agent stopped')
     process.exit(0)
   }
   process.on('SIGTERM', (s) => void shutdown(s))
   process.on('SIGINT', (s) => void shutdown(s))
+
+  const db = definition.usesDatabase ? await openDatabase(config, log) : undefined
+  const bus = await connectBus({
+    servers: config.natsServers,
+    name: spec.name,
+    log,
+    // A bus that closed for good must not leave an agent that looks alive (C18).
+    onClosed: () => {
+      if (!stopping) process.exit(1)
+    },
+  })
+  drain = async () => {
+    await bus.drain().catch(() => undefined)
+    await db?.destroy()
+  }
+  if (stopping) return
+
+  const ctx: AgentContext = {
+    spec,
+    config,
+    log,
+    bus,
+    db: db ?? (undefined as unknown as Knex),
+    signal: abort.signal,
+  }
+  const runtime: AgentRuntime = (await definition.start(ctx)) ?? {}
+  const stopBeats = startHeartbeat(
+    bus,
+    { agent: spec.name, startedAt, url: runtime.url, health: () => checkHealth(definition, ctx) },
+    config.MINOGAN_HEARTBEAT_MS,
+  )
+  drain = async () => {
+    stopBeats()
+    await runtime.stop?.()
+    await bus.drain().catch(() => undefined)
+    await db?.destroy()
+  }
+  if (stopping) return
+
+  announceReady(log)
+  log.info({ startupMs: Date.now() - startedAt, url: runtime.url }, 'agent ready')
 }

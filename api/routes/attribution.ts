@@ -9,7 +9,9 @@ export const AttributionQuerySchema = z.object({
   model: z
     .enum(ATTRIBUTION_MODELS)
     .default('first_touch')
-    .describe('position_based: 40/20/40; time_decay: a touch counts half per 7 days before the conversion'),
+    .describe(
+      'position_based: 40/20/40; time_decay: a touch counts half per 7 days before the conversion',
+    ),
   since: z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-04-12')
@@ -50,7 +52,7 @@ function document(registry: OpenAPIRegistry): void {
     path: '/api/metrics/attribution',
     summary: 'Lead source attribution with the funnel per channel',
     description:
-      "A lead's touches are its created and re_engaged events up to its first conversion; a touch's channel is metadata.channel, else metadata.utm_source, else the source, else \"direct\".",
+      'A lead\'s touches are its created and re_engaged events up to its first conversion; a touch\'s channel is metadata.channel, else metadata.utm_source, else the source, else "direct".',
     request: { query: AttributionQuerySchema },
     responses: {
       200: { description: 'The report', content: { 'application/json': { schema: ReportSchema } } },

@@ -18,11 +18,13 @@ import {
   parseLeadId,
   primed,
   requestHash,
-  runIdempotent,
+  runIdempotentIn,
+  sweepIdempotencyKeysEvery,
   TIERS,
   type LeadFilter,
 } from '../../core/leads/index.js'
 import { LeadError } from '../../core/leads/errors.js'
+import { createLeadWriter, type LeadWriter } from '../../core/leads/write-queue.js'
 import { problemResponse, z } from '../openapi.js'
 import { ApiError } from '../problem.js'
 import type { ApiDeps, ApiRouter, RouteModule } from '../types.js'
@@ -46,10 +48,16 @@ const TITLES: Record<string, string> = {
 export function toApiError(err: unknown): unknown {
   if (!(err instanceof LeadError)) return err
   const fields = err.field ? [{ field: err.field, message: err.message }] : undefined
-  return new ApiError(err.status, err.code, TITLES[err.code] ?? 'Lead request refused', err.message, {
-    fields,
-    cause: err,
-  })
+  return new ApiError(
+    err.status,
+    err.code,
+    TITLES[err.code] ?? 'Lead request refused',
+    err.message,
+    {
+      fields,
+      cause: err,
+    },
+  )
 }
 
 /** Runs a lead-domain call, answering its errors as problem details with their codes. */
@@ -71,12 +79,17 @@ const MetadataSchema = z
   .superRefine((value, ctx) => {
     const bytes = Buffer.byteLength(JSON.stringify(value))
     if (bytes > METADATA_LIMIT_BYTES) {
-      ctx.addIssue({ code: 'custom', message: `is ${bytes} bytes as JSON; the limit is ${METADATA_LIMIT_BYTES}` })
+      ctx.addIssue({
+        code: 'custom',
+        message: `is ${bytes} bytes as JSON; the limit is ${METADATA_LIMIT_BYTES}`,
+      })
     } else if (depth(value) > METADATA_MAX_DEPTH) {
       ctx.addIssue({ code: 'custom', message: `nests deeper than ${METADATA_MAX_DEPTH} levels` })
     }
   })
-  .describe(`Custom key-value data; nested values allowed, at most ${METADATA_LIMIT_BYTES} bytes as JSON`)
+  .describe(
+    `Custom key-value data; nested values allowed, at most ${METADATA_LIMIT_BYTES} bytes as JSON`,
+  )
 
 export const LeadBodySchema = z
   .object({
@@ -85,9 +98,15 @@ export const LeadBodySchema = z
       .string()
       .max(64)
       .nullish()
-      .describe('Phone number, international or national in MINOGAN_DEFAULT_REGION (*email or phone required)'),
+      .describe(
+        'Phone number, international or national in MINOGAN_DEFAULT_REGION (*email or phone required)',
+      ),
     name: z.string().max(200).nullish().describe('Full name'),
-    source: z.string().max(64).nullish().describe('Lead source (e.g. "website", "chatbot"); stored lower-case'),
+    source: z
+      .string()
+      .max(64)
+      .nullish()
+      .describe('Lead source (e.g. "website", "chatbot"); stored lower-case'),
     metadata: MetadataSchema.nullish(),
   })
   .meta({ id: 'LeadInput' })
@@ -98,7 +117,10 @@ export const ConvertBodySchema = z
   .object({
     by: z
       .string()
-      .refine((by) => by === 'manual' || agentNames.has(by), 'must be "manual" or the name of an agent')
+      .refine(
+        (by) => by === 'manual' || agentNames.has(by),
+        'must be "manual" or the name of an agent',
+      )
       .optional()
       .describe('Who recorded the conversion: "manual" (default) or an agent, e.g. "stripe"'),
     amount: z.number().min(0).max(1e12).optional().describe('Amount paid, in major units (49.90)'),
@@ -159,21 +181,25 @@ function respond(ctx: Context, answer: { status: number; body: unknown; replayed
   if (answer.replayed) ctx.set('Idempotency-Replayed', 'true')
 }
 
-async function createLead(ctx: Context, deps: ApiDeps): Promise<void> {
+async function createLead(ctx: Context, deps: ApiDeps, writer: LeadWriter): Promise<void> {
   const body = parseBody(LeadBodySchema, ctx.request.body)
   const nowMs = deps.now().getTime()
   const input = await leadCall(() => normaliseLead(body, deps.config.MINOGAN_DEFAULT_REGION))
   const request = await leadCall(() => idempotentRequest(ctx, 'POST /api/leads'))
 
   const answer = await leadCall(() =>
-    runIdempotent(deps.db, request, nowMs, async (trx) => {
-      const { lead, merged } = await createOrMergeLeadIn(trx, input, nowMs)
-      const status = merged ? 200 : 201
-      return { status, body: { ok: true, lead_id: lead.lead_id, score: lead.score, merged } }
-    }),
+    writer.run((trx) =>
+      runIdempotentIn(trx, request, nowMs, async () => {
+        const { lead, merged } = await createOrMergeLeadIn(trx, input, nowMs)
+        const status = merged ? 200 : 201
+        return { status, body: { ok: true, lead_id: lead.lead_id, score: lead.score, merged } }
+      }),
+    ),
   )
+  if (request) await sweepIdempotencyKeysEvery(deps.db, nowMs)
   respond(ctx, answer)
-  if (answer.status === 201) ctx.set('Location', `/api/leads/${(answer.body as { lead_id: string }).lead_id}`)
+  if (answer.status === 201)
+    ctx.set('Location', `/api/leads/${(answer.body as { lead_id: string }).lead_id}`)
 }
 
 async function* jsonList(
@@ -218,31 +244,42 @@ async function exportLeads(ctx: Context, deps: ApiDeps): Promise<void> {
   ctx.body = leadsCsvStream(batches, { bom: query.bom === '1' })
 }
 
-async function convert(ctx: Context, deps: ApiDeps): Promise<void> {
+async function convert(ctx: Context, deps: ApiDeps, writer: LeadWriter): Promise<void> {
   const body = parseBody(ConvertBodySchema, ctx.request.body ?? {})
   const leadId = String(ctx.params.id)
   const nowMs = deps.now().getTime()
   const conversion = {
     by: body.by ?? 'manual',
-    amount: body.amount ?? 0,
+    amount: body.amount,
     currency: (body.currency ?? 'USD').toUpperCase(),
   }
   const request = await leadCall(() => idempotentRequest(ctx, `POST /api/leads/${leadId}/convert`))
 
   const answer = await leadCall(() =>
-    runIdempotent(deps.db, request, nowMs, async (trx) => {
-      const lead = await convertLeadIn(trx, leadId, conversion, nowMs)
-      return {
-        status: 200,
-        body: { ok: true, lead_id: lead.lead_id, converted_at: lead.converted_at, ...conversion },
-      }
-    }),
+    writer.run((trx) =>
+      runIdempotentIn(trx, request, nowMs, async () => {
+        const lead = await convertLeadIn(trx, leadId, conversion, nowMs)
+        return {
+          status: 200,
+          body: {
+            ok: true,
+            lead_id: lead.lead_id,
+            converted_at: lead.converted_at,
+            ...conversion,
+            amount: conversion.amount ?? null,
+          },
+        }
+      }),
+    ),
   )
+  if (request) await sweepIdempotencyKeysEvery(deps.db, nowMs)
   respond(ctx, answer)
 }
 
 function register(router: ApiRouter, deps: ApiDeps): void {
-  router.post('/api/leads', (ctx) => createLead(ctx, deps))
+  // One writer per app: on SQLite it batches concurrent lead writes into one commit.
+  const writer = createLeadWriter(deps.db)
+  router.post('/api/leads', (ctx) => createLead(ctx, deps, writer))
   // The fixed paths first: /api/leads/:id would otherwise take "data" and "export" as ids.
   router.get('/api/leads/data', (ctx) => listLeads(ctx, deps))
   router.get('/api/leads/export', (ctx) => exportLeads(ctx, deps))
@@ -250,7 +287,7 @@ function register(router: ApiRouter, deps: ApiDeps): void {
     const id = String(ctx.params.id)
     ctx.body = await leadCall(() => findLead(deps.db, id, deps.now().getTime()))
   })
-  router.post('/api/leads/:id/convert', (ctx) => convert(ctx, deps))
+  router.post('/api/leads/:id/convert', (ctx) => convert(ctx, deps, writer))
 }
 
 const LeadSchema = z
@@ -273,12 +310,22 @@ const LeadSchema = z
   .meta({ id: 'Lead' })
 
 const LeadDetailSchema = LeadSchema.extend({
-  score_breakdown: z.array(z.object({ rule: z.string(), points: z.number(), detail: z.string().optional() })),
+  score_breakdown: z.array(
+    z.object({ rule: z.string(), points: z.number(), detail: z.string().optional() }),
+  ),
 }).meta({ id: 'LeadDetail' })
 
 const WriteAnswerSchema = z
-  .object({ ok: z.literal(true), lead_id: z.string(), score: z.number().int(), merged: z.boolean() })
-  .meta({ id: 'LeadWriteResult', example: { ok: true, lead_id: 'LEAD-00042', score: 65, merged: false } })
+  .object({
+    ok: z.literal(true),
+    lead_id: z.string(),
+    score: z.number().int(),
+    merged: z.boolean(),
+  })
+  .meta({
+    id: 'LeadWriteResult',
+    example: { ok: true, lead_id: 'LEAD-00042', score: 65, merged: false },
+  })
 
 const IdempotencyHeader = z.object({
   'idempotency-key': z
@@ -339,7 +386,10 @@ function documentLeads(registry: OpenAPIRegistry): void {
     path: '/api/leads/{id}',
     summary: 'A lead with its score breakdown',
     request: { params: IdParams },
-    responses: { 200: { description: 'The lead', ...json(LeadDetailSchema) }, 404: problemResponse('LEAD_NOT_FOUND') },
+    responses: {
+      200: { description: 'The lead', ...json(LeadDetailSchema) },
+      404: problemResponse('LEAD_NOT_FOUND'),
+    },
   })
   registry.registerPath({
     method: 'post',
@@ -355,7 +405,7 @@ function documentLeads(registry: OpenAPIRegistry): void {
             lead_id: z.string(),
             converted_at: z.string().nullable(),
             by: z.string(),
-            amount: z.number(),
+            amount: z.number().nullable().describe('null when no amount was given'),
             currency: z.string(),
           }),
         ),

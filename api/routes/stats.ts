@@ -25,9 +25,13 @@ function register(router: ApiRouter, deps: ApiDeps): void {
 const StatsSchema = z
   .object({
     total: z.number().int(),
-    by_source: z.record(z.string(), z.number().int()).describe('First-touch source; "unknown" when none'),
+    by_source: z
+      .record(z.string(), z.number().int())
+      .describe('First-touch source; "unknown" when none'),
     by_tier: z.object({ hot: z.number().int(), warm: z.number().int(), cold: z.number().int() }),
-    by_day: z.record(z.string(), z.number().int()).describe('Leads created per UTC day (YYYY-MM-DD), every day listed'),
+    by_day: z
+      .record(z.string(), z.number().int())
+      .describe('Leads created per UTC day (YYYY-MM-DD), every day listed'),
     days: z.number().int(),
   })
   .meta({ id: 'LeadStats' })

@@ -35,7 +35,11 @@ const TimelineSchema = z
     example: {
       lead_id: 'LEAD-00042',
       events: [
-        { type: 'created', timestamp: '2026-04-12T14:43:17Z', details: { source: 'web', channel: 'form' } },
+        {
+          type: 'created',
+          timestamp: '2026-04-12T14:43:17Z',
+          details: { source: 'web', channel: 'form' },
+        },
         { type: 're_engaged', timestamp: '2026-04-13T10:22:05Z', details: { source: 'chatbot' } },
         { type: 'converted', timestamp: '2026-04-15T09:15:33Z', details: { by: 'manual' } },
       ],
@@ -50,7 +54,10 @@ function document(registry: OpenAPIRegistry): void {
     summary: 'The full lifecycle timeline of a lead, oldest first',
     request: { params: z.object({ lead_id: z.string().describe('e.g. LEAD-00042') }) },
     responses: {
-      200: { description: 'The timeline', content: { 'application/json': { schema: TimelineSchema } } },
+      200: {
+        description: 'The timeline',
+        content: { 'application/json': { schema: TimelineSchema } },
+      },
       404: problemResponse('LEAD_NOT_FOUND'),
     },
   })

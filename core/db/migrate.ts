@@ -7,6 +7,7 @@ import * as apiKeys from './migrations/002-api-keys.js'
 import * as outbox from './migrations/003-outbox.js'
 import * as leads from './migrations/004-leads.js'
 import * as webhooks from './migrations/005-webhooks.js'
+import * as healer from './migrations/006-healer.js'
 
 type Migration = { up: (db: Knex) => Promise<void>; down: (db: Knex) => Promise<void> }
 
@@ -17,6 +18,7 @@ const MIGRATIONS: Array<[string, Migration]> = [
   ['003-outbox', outbox],
   ['004-leads', leads],
   ['005-webhooks', webhooks],
+  ['006-healer', healer],
 ]
 
 // Migrations live in code, not in a folder knex scans, so dist/ runs them without a

@@ -40,6 +40,18 @@ export function relayRetryDelayMs(failures: number, random: () => number = Math.
   return Math.round(ceiling / 2 + random() * (ceiling / 2))
 }
 
+/**
+ * True when a publish failed because nothing stores `events.>` (a server that lost its
+ * JetStream store answers "no responders"), so the stream must be ensured again. A timeout
+ * while the server is away says nothing about the stream.
+ */
+function isStreamMissing(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e.name === 'NoRespondersError' || /no responders|stream not found/i.test(e.message)) return true
+  }
+  return false
+}
+
 type OutboxRow = { seq: number; id: string; subject: string; payload: string }
 
 /**
@@ -101,7 +113,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   const onFailure = (err: unknown): void => {
-    isStreamReady = false
+    if (isStreamMissing(err)) isStreamReady = false
     failures += 1
     const retryInMs = relayRetryDelayMs(failures)
     // First failure, then on powers of two: a long outage logs a handful of lines, not one a second.

@@ -34,9 +34,14 @@ export type Touch = { channel: string; at: number }
  * Credit per channel for one lead's touches (oldest first) under a model; the credits sum
  * to 1. `referenceMs` is what time_decay measures ages against: the conversion, or now.
  */
-export function credits(model: AttributionModel, touches: Touch[], referenceMs: number): Map<string, number> {
+export function credits(
+  model: AttributionModel,
+  touches: Touch[],
+  referenceMs: number,
+): Map<string, number> {
   const shares = new Map<string, number>()
-  const add = (channel: string, share: number) => shares.set(channel, (shares.get(channel) ?? 0) + share)
+  const add = (channel: string, share: number) =>
+    shares.set(channel, (shares.get(channel) ?? 0) + share)
   if (touches.length === 0) return shares.set(DIRECT, 1)
 
   const n = touches.length
@@ -64,7 +69,9 @@ export function credits(model: AttributionModel, touches: Touch[], referenceMs: 
       }
       break
     case 'time_decay': {
-      const weights = touches.map((t) => 2 ** (-Math.max(0, referenceMs - t.at) / TIME_DECAY_HALF_LIFE_MS))
+      const weights = touches.map(
+        (t) => 2 ** (-Math.max(0, referenceMs - t.at) / TIME_DECAY_HALF_LIFE_MS),
+      )
       const sum = weights.reduce((a, b) => a + b, 0)
       touches.forEach((t, i) => add(t.channel, weights[i] / sum))
       break
@@ -138,7 +145,8 @@ function addCredit(funnel: ChannelFunnel, facts: LeadFacts, share: number): void
   if (facts.firstConversionAt !== undefined) funnel.conversions += share
   for (const [currency, amount] of facts.revenue) {
     funnel.revenue += amount * share
-    funnel.revenue_by_currency[currency] = (funnel.revenue_by_currency[currency] ?? 0) + amount * share
+    funnel.revenue_by_currency[currency] =
+      (funnel.revenue_by_currency[currency] ?? 0) + amount * share
   }
 }
 

@@ -4,7 +4,11 @@ import { MinoganError } from '../errors.js'
 export class LeadError extends MinoganError {
   readonly field?: string
 
-  constructor(code: string, message: string, options: { status: number; field?: string; cause?: unknown }) {
+  constructor(
+    code: string,
+    message: string,
+    options: { status: number; field?: string; cause?: unknown },
+  ) {
     super(code, message, { status: options.status, cause: options.cause })
     this.field = options.field
   }

@@ -64,7 +64,10 @@ export function csvRecord(lead: Lead): string[] {
  * Excel. `batches` is read as the stream is consumed (iterateLeads), so memory holds one
  * batch however many leads there are.
  */
-export function leadsCsvStream(batches: AsyncIterable<Lead[]>, options: { bom?: boolean } = {}): Readable {
+export function leadsCsvStream(
+  batches: AsyncIterable<Lead[]>,
+  options: { bom?: boolean } = {},
+): Readable {
   async function* records(): AsyncGenerator<string[]> {
     for await (const batch of batches) {
       for (const lead of batch) yield csvRecord(lead)

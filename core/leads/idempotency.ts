@@ -47,58 +47,74 @@ export function requestHash(scope: string, body: unknown): string {
 type KeyRow = { request_hash: string; status: number; response: string; created_at: number }
 
 /**
- * Runs a write once per Idempotency-Key. The key is claimed, the work done and its answer
- * stored in one transaction: if the work fails nothing is kept and a retry runs it afresh;
- * if it succeeds, a retry with the same request gets the stored answer (`replayed`) and
- * the work does not run again. A concurrent retry waits on the claim (the primary key)
- * and then reads the answer. Throws IdempotencyKeyReusedError for a different request
- * under a key used in the last 24 h.
+ * Runs a write once per Idempotency-Key, inside the caller's transaction. The key is
+ * claimed, the work done and its answer stored in that one transaction: if the work fails
+ * nothing is kept and a retry runs it afresh; if it succeeds, a retry with the same request
+ * gets the stored answer (`replayed`) and the work does not run again. A concurrent retry
+ * waits on the claim (the primary key) and then reads the answer. Throws
+ * IdempotencyKeyReusedError for a different request under a key used in the last 24 h.
+ * Without a request it just runs the work.
  */
+export async function runIdempotentIn(
+  trx: Knex.Transaction,
+  request: IdempotentRequest | undefined,
+  nowMs: number,
+  work: (trx: Knex.Transaction) => Promise<StoredAnswer>,
+): Promise<StoredAnswer & { replayed: boolean }> {
+  if (!request) return { ...(await work(trx)), replayed: false }
+
+  const where = { api_key_id: request.apiKeyId, key: request.key }
+  await trx('idempotency_keys')
+    .where(where)
+    .where('created_at', '<', nowMs - IDEMPOTENCY_TTL_MS)
+    .del()
+  const claimed = await trx('idempotency_keys')
+    .insert({
+      ...where,
+      request_hash: request.requestHash,
+      status: 0,
+      response: '',
+      created_at: nowMs,
+    })
+    .onConflict()
+    .ignore()
+    .returning('key')
+
+  if (claimed.length === 0) {
+    const row = (await trx('idempotency_keys').where(where).first()) as KeyRow | undefined
+    // Gone between the insert and the read: only an expiry sweep does that. Start over.
+    if (!row) throw Object.assign(new Error('idempotency key vanished'), { code: '40001' })
+    if (row.request_hash !== request.requestHash) throw new IdempotencyKeyReusedError()
+    return { status: Number(row.status), body: JSON.parse(row.response) as unknown, replayed: true }
+  }
+
+  const fresh = await work(trx)
+  await trx('idempotency_keys')
+    .where(where)
+    .update({ status: fresh.status, response: JSON.stringify(fresh.body) })
+  return { ...fresh, replayed: false }
+}
+
+/** runIdempotentIn in its own transaction (retried on lost races), then an occasional sweep. */
 export async function runIdempotent(
   db: Knex,
   request: IdempotentRequest | undefined,
   nowMs: number,
   work: (trx: Knex.Transaction) => Promise<StoredAnswer>,
 ): Promise<StoredAnswer & { replayed: boolean }> {
-  const answer = await transact(db, async (trx) => {
-    if (!request) return { ...(await work(trx)), replayed: false }
-
-    const where = { api_key_id: request.apiKeyId, key: request.key }
-    await trx('idempotency_keys')
-      .where(where)
-      .where('created_at', '<', nowMs - IDEMPOTENCY_TTL_MS)
-      .del()
-    const claimed = await trx('idempotency_keys')
-      .insert({ ...where, request_hash: request.requestHash, status: 0, response: '', created_at: nowMs })
-      .onConflict()
-      .ignore()
-      .returning('key')
-
-    if (claimed.length === 0) {
-      const row = (await trx('idempotency_keys').where(where).first()) as KeyRow | undefined
-      // Gone between the insert and the read: only an expiry sweep does that. Start over.
-      if (!row) throw Object.assign(new Error('idempotency key vanished'), { code: '40001' })
-      if (row.request_hash !== request.requestHash) throw new IdempotencyKeyReusedError()
-      return { status: Number(row.status), body: JSON.parse(row.response) as unknown, replayed: true }
-    }
-
-    const fresh = await work(trx)
-    await trx('idempotency_keys')
-      .where(where)
-      .update({ status: fresh.status, response: JSON.stringify(fresh.body) })
-    return { ...fresh, replayed: false }
-  })
-
-  if (request) await maybeSweep(db, nowMs)
+  const answer = await transact(db, (trx) => runIdempotentIn(trx, request, nowMs, work))
+  if (request) await sweepIdempotencyKeysEvery(db, nowMs)
   return answer
 }
 
 const SWEEP_EVERY_MS = 60_000
 let lastSweepAt = 0
 
-// Expired keys of API keys that never come back would pile up; a sweep at most once a
-// minute per process keeps the table to about a day of writes.
-async function maybeSweep(db: Knex, nowMs: number): Promise<void> {
+/**
+ * Deletes expired Idempotency-Keys at most once a minute per process: keys of API keys that
+ * never come back would otherwise pile up. Call after a write that used a key.
+ */
+export async function sweepIdempotencyKeysEvery(db: Knex, nowMs: number): Promise<void> {
   if (nowMs - lastSweepAt < SWEEP_EVERY_MS && nowMs >= lastSweepAt) return
   lastSweepAt = nowMs
   await sweepIdempotencyKeys(db, nowMs)
@@ -106,5 +122,7 @@ async function maybeSweep(db: Knex, nowMs: number): Promise<void> {
 
 /** Deletes Idempotency-Keys older than 24 h; returns how many. */
 export async function sweepIdempotencyKeys(db: Knex, nowMs: number): Promise<number> {
-  return db('idempotency_keys').where('created_at', '<', nowMs - IDEMPOTENCY_TTL_MS).del()
+  return db('idempotency_keys')
+    .where('created_at', '<', nowMs - IDEMPOTENCY_TTL_MS)
+    .del()
 }

@@ -60,7 +60,7 @@ export function parseLeadId(text: string): number | undefined {
 
 /** ISO-8601 UTC to the second, as the API docs show times: 2026-04-12T14:43:17Z. */
 export function isoSeconds(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+  return `${new Date(ms).toISOString().slice(0, 19)}Z`
 }
 
 export function parseMetadata(text: string): Record<string, unknown> {

@@ -17,7 +17,11 @@ export type LeadFilter = {
 }
 
 /** Adds the filter's conditions to a query on `leads`; tiers are judged at `nowMs`. */
-export function applyFilter(query: Knex.QueryBuilder, filter: LeadFilter, nowMs: number): Knex.QueryBuilder {
+export function applyFilter(
+  query: Knex.QueryBuilder,
+  filter: LeadFilter,
+  nowMs: number,
+): Knex.QueryBuilder {
   if (filter.source !== undefined) query.where('source', filter.source)
   if (filter.sinceMs !== undefined) query.where('created_at', '>=', filter.sinceMs)
   if (filter.afterId !== undefined) query.where('id', '>', filter.afterId)
@@ -58,7 +62,12 @@ export async function* iterateLeads(
 }
 
 /** True when a lead passing the filter exists after `afterId` (for next_cursor). */
-export async function hasMoreLeads(db: Knex, filter: LeadFilter, afterId: number, nowMs: number): Promise<boolean> {
+export async function hasMoreLeads(
+  db: Knex,
+  filter: LeadFilter,
+  afterId: number,
+  nowMs: number,
+): Promise<boolean> {
   const row = await applyFilter(db('leads'), { ...filter, afterId }, nowMs).first('id')
   return row !== undefined
 }

@@ -1,10 +1,6 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js'
 
-import {
-  LeadContactRequiredError,
-  LeadEmailInvalidError,
-  LeadPhoneInvalidError,
-} from './errors.js'
+import { LeadContactRequiredError, LeadEmailInvalidError, LeadPhoneInvalidError } from './errors.js'
 
 /** A lead submission as the API accepts it (already shape-checked). */
 export type LeadInput = {
@@ -45,7 +41,9 @@ const EMAIL_SHAPE = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/
  * Normalises an email: `display` is trimmed and keeps its case, `norm` is also case-folded.
  * Returns undefined for an absent or blank value; throws LeadEmailInvalidError otherwise.
  */
-export function normaliseEmail(raw: string | null | undefined): { display: string; norm: string } | undefined {
+export function normaliseEmail(
+  raw: string | null | undefined,
+): { display: string; norm: string } | undefined {
   if (raw === undefined || raw === null) return undefined
   const display = cleanText(raw)
   if (display === '') return undefined

@@ -14,7 +14,13 @@ import {
   type LeadRow,
   type LeadWithBreakdown,
 } from './lead.js'
-import { chooseMatch, mergeLead, stillMatches, type MatchCandidate, type MergeableLead } from './merge.js'
+import {
+  chooseMatch,
+  mergeLead,
+  stillMatches,
+  type MatchCandidate,
+  type MergeableLead,
+} from './merge.js'
 import { channelOf, type NormalisedLead } from './normalise.js'
 import {
   addTouch,
@@ -45,7 +51,12 @@ function lockedRow(trx: Db, id: number) {
 }
 
 function toCandidate(row: LeadRow): MatchCandidate {
-  return { id: row.id, emailNorm: row.email_norm, phoneE164: row.phone_e164, updatedAt: row.updated_at }
+  return {
+    id: row.id,
+    emailNorm: row.email_norm,
+    phoneE164: row.phone_e164,
+    updatedAt: row.updated_at,
+  }
 }
 
 // One query for both rules: the lead with the email, and leads with the phone (only the
@@ -94,7 +105,11 @@ function touchDetails(input: NormalisedLead): Record<string, unknown> {
   }
 }
 
-async function insertLead(trx: Db, input: NormalisedLead, nowMs: number): Promise<LeadRow | undefined> {
+async function insertLead(
+  trx: Db,
+  input: NormalisedLead,
+  nowMs: number,
+): Promise<LeadRow | undefined> {
   const fields: MergeableLead = {
     email: input.email ?? null,
     emailNorm: input.emailNorm ?? null,
@@ -133,7 +148,12 @@ async function insertLead(trx: Db, input: NormalisedLead, nowMs: number): Promis
   return { ...row, id: Number(inserted[0].id) }
 }
 
-async function created(trx: Db, row: LeadRow, input: NormalisedLead, nowMs: number): Promise<WriteResult> {
+async function created(
+  trx: Db,
+  row: LeadRow,
+  input: NormalisedLead,
+  nowMs: number,
+): Promise<WriteResult> {
   const lead = toLead(row, nowMs)
   const now = new Date(nowMs)
   await appendTimeline(trx, row.id, 'created', touchDetails(input), nowMs)
@@ -155,8 +175,17 @@ function mergeableOf(row: LeadRow): MergeableLead {
   }
 }
 
-async function merged(trx: Db, stored: LeadRow, input: NormalisedLead, nowMs: number): Promise<WriteResult> {
-  const before = { base: stored.base_score, engagement: stored.engagement, engagedAt: stored.engaged_at }
+async function merged(
+  trx: Db,
+  stored: LeadRow,
+  input: NormalisedLead,
+  nowMs: number,
+): Promise<WriteResult> {
+  const before = {
+    base: stored.base_score,
+    engagement: stored.engagement,
+    engagedAt: stored.engaged_at,
+  }
   const fromTier = tierFromLimits(stored.hot_until, stored.warm_until, nowMs)
   const fields = mergeLead(mergeableOf(stored), input)
   const state = scoreState(fields, addTouch(stored.engagement, stored.engaged_at, nowMs), nowMs)
@@ -183,7 +212,12 @@ async function merged(trx: Db, stored: LeadRow, input: NormalisedLead, nowMs: nu
 
   await appendTimeline(trx, row.id, 're_engaged', touchDetails(input), nowMs)
   if (lead.tier !== fromTier) {
-    const details = { from: fromTier, to: lead.tier, from_score: scoreValue(before, nowMs), score: lead.score }
+    const details = {
+      from: fromTier,
+      to: lead.tier,
+      from_score: scoreValue(before, nowMs),
+      score: lead.score,
+    }
     await appendTimeline(trx, row.id, 'score_changed', details, nowMs)
   }
   if (lead.tier === 'hot' && fromTier !== 'hot') {
@@ -202,7 +236,11 @@ const MATCH_ATTEMPTS = 5
  * Never check-then-insert: the insert is `on conflict do nothing` against the unique
  * indexes, and losing that race means the winner's row is there to merge into.
  */
-export async function createOrMergeLeadIn(trx: Db, input: NormalisedLead, nowMs: number): Promise<WriteResult> {
+export async function createOrMergeLeadIn(
+  trx: Db,
+  input: NormalisedLead,
+  nowMs: number,
+): Promise<WriteResult> {
   for (let attempt = 0; attempt < MATCH_ATTEMPTS; attempt++) {
     const match = await findMatch(trx, input)
     if (match && !isPostgres(trx as Knex)) return merged(trx, match, input, nowMs)
@@ -221,14 +259,19 @@ export async function createOrMergeLeadIn(trx: Db, input: NormalisedLead, nowMs:
 }
 
 /** createOrMergeLeadIn in its own transaction. */
-export function createOrMergeLead(db: Knex, input: NormalisedLead, nowMs: number): Promise<WriteResult> {
+export function createOrMergeLead(
+  db: Knex,
+  input: NormalisedLead,
+  nowMs: number,
+): Promise<WriteResult> {
   return transact(db, (trx) => createOrMergeLeadIn(trx, input, nowMs))
 }
 
 async function rowOf(db: Db, leadId: string, lock = false): Promise<LeadRow> {
   const id = parseLeadId(leadId)
   if (id === undefined) throw new LeadNotFoundError(leadId)
-  const row = (await (lock ? lockedRow(db, id) : db('leads').where({ id }).first())) as LeadRow | undefined
+  const row = (await (lock ? lockedRow(db, id) : db('leads').where({ id }).first())) as
+    LeadRow | undefined
   if (!row) throw new LeadNotFoundError(leadId)
   return normaliseRow(row)
 }
@@ -238,8 +281,11 @@ export async function findLead(db: Db, leadId: string, nowMs: number): Promise<L
   return toLeadWithBreakdown(await rowOf(db, leadId), nowMs)
 }
 
-/** A conversion: who recorded it ("manual" or an agent's name) and what it was worth. */
-export type Conversion = { by: string; amount: number; currency: string }
+/**
+ * A conversion: who recorded it ("manual" or an agent's name) and, when known, what it was
+ * worth (major units, ISO 4217 currency).
+ */
+export type Conversion = { by: string; amount?: number; currency: string }
 
 /**
  * Marks a conversion: a `converted` timeline event and a `revenue.conversion` outbox event,
@@ -257,16 +303,31 @@ export async function convertLeadIn(
   await trx('leads').where({ id: stored.id }).update(changes)
 
   const id = formatLeadId(stored.id)
-  await appendTimeline(trx, stored.id, 'converted', { ...conversion }, nowMs)
+  // The timeline shows an amount only when one was given ({"by": "manual"} in the docs).
+  const details =
+    conversion.amount === undefined
+      ? { by: conversion.by }
+      : { by: conversion.by, amount: conversion.amount, currency: conversion.currency }
+  await appendTimeline(trx, stored.id, 'converted', details, nowMs)
   await recordEvent(
     trx,
     'revenue.conversion',
-    { lead_id: id, amount: conversion.amount, currency: conversion.currency, source: conversion.by },
+    {
+      lead_id: id,
+      amount: conversion.amount ?? 0,
+      currency: conversion.currency,
+      source: conversion.by,
+    },
     new Date(nowMs),
   )
   return toLead({ ...stored, ...changes }, nowMs)
 }
 
-export function convertLead(db: Knex, leadId: string, conversion: Conversion, nowMs: number): Promise<Lead> {
+export function convertLead(
+  db: Knex,
+  leadId: string,
+  conversion: Conversion,
+  nowMs: number,
+): Promise<Lead> {
   return transact(db, (trx) => convertLeadIn(trx, leadId, conversion, nowMs))
 }

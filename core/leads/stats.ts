@@ -27,14 +27,20 @@ function utcDay(dayIndex: number): string {
  */
 export async function leadStats(db: Knex, nowMs: number, days: number): Promise<LeadStats> {
   const total = await db('leads').count({ n: '*' }).first()
-  const sources = (await db('leads').select('source').count({ n: '*' }).groupBy('source')) as Array<{
+  const sources = (await db('leads')
+    .select('source')
+    .count({ n: '*' })
+    .groupBy('source')) as Array<{
     source: string | null
     n: number | string
   }>
   const tiers = (await db('leads')
     .select(
       db.raw('sum(case when hot_until >= ? then 1 else 0 end) as hot', [nowMs]),
-      db.raw('sum(case when hot_until < ? and warm_until >= ? then 1 else 0 end) as warm', [nowMs, nowMs]),
+      db.raw('sum(case when hot_until < ? and warm_until >= ? then 1 else 0 end) as warm', [
+        nowMs,
+        nowMs,
+      ]),
       db.raw('sum(case when warm_until < ? then 1 else 0 end) as cold', [nowMs]),
     )
     .first()) as { hot: number | null; warm: number | null; cold: number | null }
@@ -65,7 +71,11 @@ export async function leadStats(db: Knex, nowMs: number, days: number): Promise<
   return {
     total: Number(total?.n ?? 0),
     by_source: bySource,
-    by_tier: { hot: Number(tiers?.hot ?? 0), warm: Number(tiers?.warm ?? 0), cold: Number(tiers?.cold ?? 0) },
+    by_tier: {
+      hot: Number(tiers?.hot ?? 0),
+      warm: Number(tiers?.warm ?? 0),
+      cold: Number(tiers?.cold ?? 0),
+    },
     by_day: byDay,
     days,
   }

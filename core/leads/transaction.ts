@@ -19,7 +19,10 @@ function isRetryable(err: unknown): boolean {
  * Runs `work` in one transaction, and again (up to 4 times in all) when it lost a race
  * that a fresh attempt resolves. Other errors, and the last retryable one, are thrown.
  */
-export async function transact<T>(db: Knex, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+export async function transact<T>(
+  db: Knex,
+  work: (trx: Knex.Transaction) => Promise<T>,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await db.transaction(work)

@@ -64,6 +64,19 @@ export function agentOfUnit(unit: string): string | undefined {
   return binary?.[1]
 }
 
+/**
+ * The units of the catalog's agents in launch order: nats (unless `withNats` is false),
+ * every node agent, caddy (only with `withCaddy`).
+ */
+export function agentUnits(options: { withNats?: boolean; withCaddy?: boolean } = {}): string[] {
+  return launchOrder()
+    .filter(
+      (a) =>
+        a.kind === 'node' || (a.name === 'nats' ? options.withNats !== false : options.withCaddy),
+    )
+    .map((a) => unitName(a.name))
+}
+
 /** A duration as systemd writes it: 1h, 90s, 5500ms. */
 export function formatSpan(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`
@@ -85,7 +98,8 @@ function checkPath(option: string, value: string | undefined): string {
 
 function checkOptions(o: UnitOptions): UnitOptions {
   for (const key of ['user', 'group'] as const) {
-    if (!SAFE_ACCOUNT.test(o[key])) throw new SystemdOptionError(key, 'a system account name', o[key])
+    if (!SAFE_ACCOUNT.test(o[key]))
+      throw new SystemdOptionError(key, 'a system account name', o[key])
   }
   if (!Number.isInteger(o.budget) || o.budget < 0) {
     throw new SystemdOptionError('budget', 'an integer >= 0', o.budget)
@@ -162,6 +176,25 @@ function agentDropIns(agent: AgentSpec): RenderedUnit[] {
   return files
 }
 
+/** The values of the templates' @PLACEHOLDERS@ shared by every unit. */
+function placeholders(o: UnitOptions, wanted: string[]): Record<string, string> {
+  return {
+    INSTALL_DIR: o.installDir,
+    NODE: o.nodePath,
+    DATA_DIR: o.dataDir,
+    ENV_FILE: o.envFile,
+    USER: o.user,
+    GROUP: o.group,
+    WINDOW: formatSpan(o.windowMs),
+    RESTART_BUDGET: String(o.budget),
+    START_LIMIT_BURST: String(o.budget + 1),
+    RESTART_SEC,
+    START_TIMEOUT: formatSpan((o.readyTimeoutMs ?? 30_000) + 30_000),
+    LOG_BURST: String(LOG_BURST),
+    WANTS: wanted.map((u) => `Wants=${u}`).join('\n'),
+  }
+}
+
 /**
  * Renders every unit file of the swarm from the templates in systemd/ and the catalog:
  * the target, the orchestrator, the agent template with one set of drop-ins per node
@@ -181,22 +214,8 @@ export function renderUnits(options: UnitOptions): RenderedUnit[] {
     ...nodeAgents.map((a) => unitName(a.name)),
     ...(o.caddyBin ? [unitName('caddy')] : []),
   ]
-  const common = {
-    INSTALL_DIR: o.installDir,
-    NODE: o.nodePath,
-    DATA_DIR: o.dataDir,
-    ENV_FILE: o.envFile,
-    USER: o.user,
-    GROUP: o.group,
-    WINDOW: formatSpan(o.windowMs),
-    RESTART_BUDGET: String(o.budget),
-    START_LIMIT_BURST: String(o.budget + 1),
-    RESTART_SEC,
-    START_TIMEOUT: formatSpan((o.readyTimeoutMs ?? 30_000) + 30_000),
-    LOG_BURST: String(LOG_BURST),
-    WANTS: wanted.map((u) => `Wants=${u}`).join('\n'),
-  }
-  const values = { ...common, HARDENING: fill(read('hardening.inc'), common).trimEnd() }
+  const common = placeholders(o, wanted)
+  const values = { ...common, HARDENING: fill(read('hardening.conf'), common).trimEnd() }
   const render = (name: string, extra: Record<string, string> = {}) => ({
     path: name,
     content: fill(read(name), { ...values, ...extra }),
@@ -214,7 +233,13 @@ export function renderUnits(options: UnitOptions): RenderedUnit[] {
   ]
   if (withNats) {
     const nats = spec('nats')
-    units.push(render(unitName('nats'), { ...binaryValues(nats), NATS_BIN: o.natsBin ?? '', NATS_PORT: String(o.natsPort) }))
+    units.push(
+      render(unitName('nats'), {
+        ...binaryValues(nats),
+        NATS_BIN: o.natsBin ?? '',
+        NATS_PORT: String(o.natsPort),
+      }),
+    )
   }
   if (o.caddyBin) {
     units.push(render(unitName('caddy'), { ...binaryValues(spec('caddy')), CADDY_BIN: o.caddyBin }))

@@ -76,8 +76,11 @@ export type SystemctlRunner = (args: string[]) => Promise<string>
 export type CpuSample = { cpuNs: number | null; atMs: number }
 
 const UNSET = new Set(['', '[not set]', '18446744073709551615'])
-/** Exit code the kit uses for bad configuration; RestartPreventExitStatus holds it too. */
-const EXIT_CONFIG = 78
+/** Exit codes the units' RestartPreventExitStatus lists: systemd never restarts on them. */
+const NOT_RESTARTED: Record<number, string> = {
+  78: 'bad configuration (exit 78); not restarted',
+  64: 'no such agent (exit 64 from dist/agents/run.js); not restarted',
+}
 
 /**
  * Splits the output of `systemctl show <unit...> -p ...` (blocks separated by blank lines,
@@ -102,7 +105,13 @@ function count(value: string | undefined): number | null {
 }
 
 const SPAN_MS: Record<string, number> = {
-  us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000,
+  us: 0.001,
+  ms: 1,
+  s: 1000,
+  min: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
 }
 
 /** A systemd time span as `systemctl show` prints it ("1h", "1min 30s", "500ms") in ms. */
@@ -124,7 +133,9 @@ function startedAt(props: UnitProperties, clock: ObservationClock): number | nul
     return Math.round(clock.wallMs - (clock.monotonicUs - monotonic) / 1000)
   }
   // systemctl runs with TZ=UTC (readSystemdAgents), so the stamp ends in UTC.
-  const match = /(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) UTC$/.exec(props.ExecMainStartTimestamp ?? '')
+  const match = /(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}) UTC$/.exec(
+    props.ExecMainStartTimestamp ?? '',
+  )
   return match ? Date.parse(`${match[1]}T${match[2]}Z`) : null
 }
 
@@ -155,17 +166,20 @@ function failedVerdict(props: UnitProperties, exit: Exit, restarts: number): Ver
   const result = props.Result ?? ''
   const burst = count(props.StartLimitBurst)
   const exhausted = burst === null ? restarts > 0 : restarts >= burst
+  const cause =
+    result === 'start-limit-hit'
+      ? 'started too often within StartLimitIntervalSec (start-limit-hit)'
+      : `${restarts} restarts by systemd, the last after ${exit.text}`
   const budgetSpent = {
     lifecycle: 'stopped' as const,
     reason:
-      `restart budget exhausted: systemd refused to start it again after ${restarts} restarts ` +
-      `(${result === 'start-limit-hit' ? 'start-limit-hit' : `start limit hit, last ${exit.text}`}); ` +
-      `run \`systemctl reset-failed ${unit}\` before starting it`,
+      `restart budget exhausted: ${cause}; systemd refuses to start it until ` +
+      `\`systemctl reset-failed ${unit}\` or the window ends`,
     needsResetFailed: true,
   }
 
-  if (exit.exitCode === EXIT_CONFIG) {
-    return { lifecycle: 'stopped', reason: `bad configuration (exit ${EXIT_CONFIG}); not restarted` }
+  if (exit.exitCode !== null && NOT_RESTARTED[exit.exitCode] && !exit.signal) {
+    return { lifecycle: 'stopped', reason: NOT_RESTARTED[exit.exitCode] }
   }
   if (result === 'start-limit-hit') return budgetSpent
   // A stop that ran past TimeoutStopSec ends failed with Result=timeout after a SIGKILL (C10).
@@ -176,14 +190,20 @@ function failedVerdict(props: UnitProperties, exit: Exit, restarts: number): Ver
   // systemd 252 keeps the failure's own Result (exit-code, signal...) when an automatic
   // restart hits the start limit, so NRestarts against the burst tells that case apart.
   if (exhausted) return budgetSpent
-  return { lifecycle: 'degraded', reason: `failed (${result}, ${exit.text}); systemd does not restart it` }
+  return {
+    lifecycle: 'degraded',
+    reason: `failed (${result}, ${exit.text}); systemd does not restart it`,
+  }
 }
 
 function verdictOf(props: UnitProperties, exit: Exit, restarts: number): Verdict {
   const { LoadState: load, ActiveState: active, SubState: sub, Result: result } = props
 
   if (load !== 'loaded') {
-    return { lifecycle: 'stopped', reason: `unit ${load ?? 'unknown'}: not installed or not loadable` }
+    return {
+      lifecycle: 'stopped',
+      reason: `unit ${load ?? 'unknown'}: not installed or not loadable`,
+    }
   }
   switch (active) {
     case 'active':
@@ -191,12 +211,17 @@ function verdictOf(props: UnitProperties, exit: Exit, restarts: number): Verdict
       return { lifecycle: 'active', reason: `${sub}` }
     case 'activating':
       if (sub === 'auto-restart') {
-        return { lifecycle: 'healing', reason: `${result} (${exit.text}); systemd restarts it after RestartSec` }
+        return {
+          lifecycle: 'healing',
+          reason: `${result} (${exit.text}); systemd restarts it after RestartSec`,
+        }
       }
-      if (restarts > 0) return { lifecycle: 'healing', reason: `restart ${restarts} by systemd, waiting for ready` }
+      if (restarts > 0)
+        return { lifecycle: 'healing', reason: `restart ${restarts} by systemd, waiting for ready` }
       return { lifecycle: 'starting', reason: 'launched, waiting for ready' }
     case 'deactivating':
-      if (result !== 'success') return { lifecycle: 'degraded', reason: `${result}, stopping (${sub})` }
+      if (result !== 'success')
+        return { lifecycle: 'degraded', reason: `${result}, stopping (${sub})` }
       return { lifecycle: 'stopped', reason: `stopping (${sub})` }
     case 'failed':
       return failedVerdict(props, exit, restarts)
@@ -204,7 +229,10 @@ function verdictOf(props: UnitProperties, exit: Exit, restarts: number): Verdict
       if (!count(props.ExecMainStartTimestampMonotonic)) {
         return { lifecycle: 'pending', reason: 'not started yet' }
       }
-      return { lifecycle: 'stopped', reason: result === 'success' ? `stopped (${exit.text})` : `stopped after ${result}` }
+      return {
+        lifecycle: 'stopped',
+        reason: result === 'success' ? `stopped (${exit.text})` : `stopped after ${result}`,
+      }
     default:
       return { lifecycle: 'degraded', reason: `unexpected systemd state ${active}/${sub}` }
   }
@@ -216,7 +244,7 @@ function verdictOf(props: UnitProperties, exit: Exit, restarts: number): Verdict
  *   activating after a restart → healing until ready, otherwise → starting;
  * - failed past the start limit (Result=start-limit-hit, or restarts ≥ StartLimitBurst) →
  *   stopped "restart budget exhausted", with needsResetFailed (C09);
- * - failed with exit 78 → stopped "bad configuration"; failed after a stop timeout →
+ * - failed with exit 78 or 64 → stopped, not restarted; failed after a stop timeout →
  *   stopped, killed (C10); any other failure → degraded;
  * - inactive never started → pending; inactive otherwise → stopped; a unit that is not
  *   loaded (not installed) → stopped.
@@ -279,10 +307,16 @@ export function systemClock(): ObservationClock {
 export const runSystemctl: SystemctlRunner = (args) =>
   new Promise((resolve, reject) => {
     const env = { ...process.env, TZ: 'UTC', LC_ALL: 'C', SYSTEMD_PAGER: '', SYSTEMD_COLORS: '0' }
-    execFile('systemctl', args, { env, timeout: 10_000, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new SystemctlError(`systemctl ${args[0] ?? ''}`, String(stderr), { cause: err }))
-      else resolve(String(stdout))
-    })
+    execFile(
+      'systemctl',
+      args,
+      { env, timeout: 10_000, maxBuffer: 8 << 20 },
+      (err, stdout, stderr) => {
+        if (err)
+          reject(new SystemctlError(`systemctl ${args[0] ?? ''}`, String(stderr), { cause: err }))
+        else resolve(String(stdout))
+      },
+    )
   })
 
 /**
@@ -323,7 +357,13 @@ export async function controlUnit(
  * restart. reset-failed first clears the start limiter and NRestarts (checked on systemd
  * 252, also for an active unit): operator restarts never spend the healer's budget.
  */
-export async function operatorRestart(unit: string, runner: SystemctlRunner = runSystemctl): Promise<void> {
-  await controlUnit('reset-failed', unit, runner)
+export async function operatorRestart(
+  unit: string,
+  runner: SystemctlRunner = runSystemctl,
+): Promise<void> {
+  // An inactive unit may have been unloaded; there is nothing to reset then.
+  await controlUnit('reset-failed', unit, runner).catch((err: unknown) => {
+    if (!(err instanceof SystemctlError && err.stderr.includes('not loaded'))) throw err
+  })
   await controlUnit('restart', unit, runner)
 }

@@ -4,7 +4,12 @@ import { after, before, describe, it } from 'node:test'
 import { ATTRIBUTION_MODELS } from '../../core/leads/attribution.js'
 import { assertProblem, call, DAY, startLeadsApi, T0, type LeadsApi } from './leads-fixtures.js'
 
-type Report = { model: string; half_life_days?: number; channels: Array<Record<string, number | string>>; totals: Record<string, number> }
+type Report = {
+  model: string
+  half_life_days?: number
+  channels: Array<Record<string, number | string>>
+  totals: Record<string, number>
+}
 
 describe('GET /api/metrics/attribution', () => {
   let api: LeadsApi
@@ -12,9 +17,16 @@ describe('GET /api/metrics/attribution', () => {
     api = await startLeadsApi()
     // Lead A: google_ads (metadata.channel) → newsletter (utm_source) → chatbot (source), then pays 300.
     api.clock.set(T0)
-    const a = await call(api, 'POST', '/api/leads', { email: 'a@gmail.com', source: 'landing_page', metadata: { channel: 'google_ads' } })
+    const a = await call(api, 'POST', '/api/leads', {
+      email: 'a@gmail.com',
+      source: 'landing_page',
+      metadata: { channel: 'google_ads' },
+    })
     api.clock.set(T0 + 7 * DAY)
-    await call(api, 'POST', '/api/leads', { email: 'a@gmail.com', metadata: { utm_source: 'newsletter' } })
+    await call(api, 'POST', '/api/leads', {
+      email: 'a@gmail.com',
+      metadata: { utm_source: 'newsletter' },
+    })
     api.clock.set(T0 + 14 * DAY)
     await call(api, 'POST', '/api/leads', { email: 'a@gmail.com', source: 'chatbot' })
     await call(api, 'POST', `/api/leads/${a.json.lead_id}/convert`, { by: 'stripe', amount: 300 })
@@ -23,7 +35,8 @@ describe('GET /api/metrics/attribution', () => {
   })
   after(async () => api?.close())
 
-  const report = async (query = '') => (await call(api, 'GET', `/api/metrics/attribution${query}`)).json as unknown as Report
+  const report = async (query = '') =>
+    (await call(api, 'GET', `/api/metrics/attribution${query}`)).json as unknown as Report
   const channel = (r: Report, name: string) => r.channels.find((c) => c.channel === name) ?? {}
 
   it('defaults to first touch, with the funnel per channel', async () => {
@@ -41,7 +54,14 @@ describe('GET /api/metrics/attribution', () => {
     })
     assert.equal(channel(r, 'chatbot').leads, 1)
     assert.equal(channel(r, 'chatbot').conversions, 0)
-    assert.deepEqual(r.totals, { leads: 2, hot_leads: 0, conversions: 1, conversion_rate: 0.5, revenue: 300, revenue_by_currency: { USD: 300 } })
+    assert.deepEqual(r.totals, {
+      leads: 2,
+      hot_leads: 0,
+      conversions: 1,
+      conversion_rate: 0.5,
+      revenue: 300,
+      revenue_by_currency: { USD: 300 },
+    })
   })
 
   it('credits the last touch, evenly, 40/20/40 and by time decay', async () => {
@@ -68,6 +88,10 @@ describe('GET /api/metrics/attribution', () => {
   })
 
   it('refuses an unknown model with 400 QUERY_INVALID', async () => {
-    assertProblem(await call(api, 'GET', '/api/metrics/attribution?model=u_shaped'), 400, 'QUERY_INVALID')
+    assertProblem(
+      await call(api, 'GET', '/api/metrics/attribution?model=u_shaped'),
+      400,
+      'QUERY_INVALID',
+    )
   })
 })

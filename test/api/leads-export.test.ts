@@ -9,7 +9,11 @@ import { createOrMergeLead } from '../../core/leads/repository.js'
 import { assertProblem, call, startLeadsApi, T0, type LeadsApi } from './leads-fixtures.js'
 
 const TRICKY = [
-  { email: 'formula@acme.test', name: '=HYPERLINK("http://x.test","click")', phone: '+49 30 1234567' },
+  {
+    email: 'formula@acme.test',
+    name: '=HYPERLINK("http://x.test","click")',
+    phone: '+49 30 1234567',
+  },
   { email: 'at@acme.test', name: '@SUM(1,1)', metadata: { notes: 'comma, "quote" and\nnewline' } },
   { email: 'minus@acme.test', name: '-2+3', source: '+cmd' },
   { email: 'tab@acme.test', name: '\u0009=1+1 tab', metadata: { k: '=evil()' } },
@@ -36,7 +40,10 @@ describe('GET /api/leads/export', () => {
 
     assert.equal(reply.status, 200)
     assert.equal(reply.headers.get('content-type'), 'text/csv; charset=utf-8')
-    assert.match(reply.headers.get('content-disposition') ?? '', /^attachment; filename="minogan-leads-2026-04-12\.csv"$/)
+    assert.match(
+      reply.headers.get('content-disposition') ?? '',
+      /^attachment; filename="minogan-leads-2026-04-12\.csv"$/,
+    )
     const rows = parse(reply.text) as string[][]
     assert.deepEqual(rows[0], [...CSV_COLUMNS])
     const leadCount = Number(((await api.db('leads').count({ n: '*' }).first()) as { n: number }).n)
@@ -60,13 +67,18 @@ describe('GET /api/leads/export', () => {
     assert.equal(formula?.phone_raw, "'+49 30 1234567")
     assert.equal(records.find((r) => r.email === 'plain@acme.test')?.phone_raw, '030 7654321')
     for (const row of records) {
-      for (const cell of Object.values(row)) assert.doesNotMatch(cell, /^[=+\-@\t\r]/, `unneutralised cell ${cell}`)
+      for (const cell of Object.values(row))
+        assert.doesNotMatch(cell, /^[=+\-@\t\r]/, `unneutralised cell ${cell}`)
     }
   })
 
   it('starts with a UTF-8 BOM only when ?bom=1', async () => {
-    const withBom = await fetch(`${api.url}/api/leads/export?bom=1`, { headers: { 'x-api-key': api.apiKey } })
-    const without = await fetch(`${api.url}/api/leads/export`, { headers: { 'x-api-key': api.apiKey } })
+    const withBom = await fetch(`${api.url}/api/leads/export?bom=1`, {
+      headers: { 'x-api-key': api.apiKey },
+    })
+    const without = await fetch(`${api.url}/api/leads/export`, {
+      headers: { 'x-api-key': api.apiKey },
+    })
 
     const a = Buffer.from(await withBom.arrayBuffer())
     const b = Buffer.from(await without.arrayBuffer())
@@ -98,7 +110,9 @@ describe('GET /api/leads/export under concurrent writes (C12)', () => {
     const first = await reader.read()
 
     const posts = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => call(api, 'POST', '/api/leads', { email: `during${i}@gmail.com` })),
+      Array.from({ length: 50 }, (_, i) =>
+        call(api, 'POST', '/api/leads', { email: `during${i}@gmail.com` }),
+      ),
     )
     let text = Buffer.from(first.value ?? []).toString('utf8')
     for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {

@@ -10,19 +10,29 @@ import type { TestBackend } from '../support/databases.js'
 import { startTestApi, testClock, type TestApi } from './harness.js'
 
 /** Every mounted module plus the lead routes (once, whether or not ROUTES lists them yet). */
-export const LEAD_ROUTES: RouteModule[] = [...new Set([...ROUTES, leads, timeline, stats, attribution])]
+export const LEAD_ROUTES: RouteModule[] = [
+  ...new Set([...ROUTES, leads, timeline, stats, attribution]),
+]
 
 export const T0 = Date.UTC(2026, 3, 12, 14, 43, 17)
 export const DAY = 86_400_000
 
 export type LeadsApi = TestApi & { apiKey: string }
 
-export async function startLeadsApi(backend?: TestBackend, env: Record<string, string> = {}): Promise<LeadsApi> {
+export async function startLeadsApi(
+  backend?: TestBackend,
+  env: Record<string, string> = {},
+): Promise<LeadsApi> {
   const api = await startTestApi({ backend, routes: LEAD_ROUTES, clock: testClock(T0), env })
   return Object.assign(api, { apiKey: await api.key('enterprise') })
 }
 
-export type Reply = { status: number; headers: Headers; text: string; json: Record<string, unknown> }
+export type Reply = {
+  status: number
+  headers: Headers
+  text: string
+  json: Record<string, unknown>
+}
 
 /** Sends a request with the API key; a non-string body is sent as JSON. */
 export async function call(

@@ -30,7 +30,8 @@ describe('GET /api/leads/data', () => {
     assert.equal(body.leads.length, TOTAL)
     assert.equal(body.next_cursor, null)
     assert.deepEqual(body.leads[7].metadata, { i: 7 })
-    for (const key of ['lead_id', 'email', 'score', 'tier', 'source', 'created_at']) assert.ok(key in body.leads[0], key)
+    for (const key of ['lead_id', 'email', 'score', 'tier', 'source', 'created_at'])
+      assert.ok(key in body.leads[0], key)
   })
 
   it('pages with limit and next_cursor without gaps or repeats', async () => {
@@ -50,18 +51,26 @@ describe('GET /api/leads/data', () => {
   })
 
   it('gives no cursor when the limit reaches exactly the last lead', async () => {
-    const body = (await call(api, 'GET', '/api/leads/data?source=referral&limit=781')).json as unknown as ListBody
+    const body = (await call(api, 'GET', '/api/leads/data?source=referral&limit=781'))
+      .json as unknown as ListBody
 
     assert.equal(body.leads.length, 781)
     assert.equal(body.next_cursor, null)
   })
 
   it('filters by source, tier and since', async () => {
-    const chatbot = (await call(api, 'GET', '/api/leads/data?source=Chatbot')).json as unknown as ListBody
-    const cold = (await call(api, 'GET', '/api/leads/data?tier=cold&limit=5')).json as unknown as ListBody
-    const hot = (await call(api, 'GET', '/api/leads/data?tier=hot')).json as unknown as ListBody
-    const recent = (await call(api, 'GET', `/api/leads/data?since=${new Date(T0 - DAY).toISOString().slice(0, 10)}`))
+    const chatbot = (await call(api, 'GET', '/api/leads/data?source=Chatbot'))
       .json as unknown as ListBody
+    const cold = (await call(api, 'GET', '/api/leads/data?tier=cold&limit=5'))
+      .json as unknown as ListBody
+    const hot = (await call(api, 'GET', '/api/leads/data?tier=hot')).json as unknown as ListBody
+    const recent = (
+      await call(
+        api,
+        'GET',
+        `/api/leads/data?since=${new Date(T0 - DAY).toISOString().slice(0, 10)}`,
+      )
+    ).json as unknown as ListBody
 
     assert.equal(chatbot.leads.length, 782)
     assert.ok(chatbot.leads.every((l) => l.source === 'chatbot'))
@@ -72,7 +81,15 @@ describe('GET /api/leads/data', () => {
     assert.ok(recent.leads.every((l) => Date.parse(String(l.created_at)) >= Date.UTC(2026, 3, 11)))
   })
 
-  for (const query of ['limit=0', 'limit=abc', 'tier=lukewarm', 'cursor=bm9wZQ', 'since=yesterday', 'since=2026-13-45', 'limit=1&limit=2']) {
+  for (const query of [
+    'limit=0',
+    'limit=abc',
+    'tier=lukewarm',
+    'cursor=bm9wZQ',
+    'since=yesterday',
+    'since=2026-13-45',
+    'limit=1&limit=2',
+  ]) {
     it(`refuses ?${query} with 400 QUERY_INVALID`, async () => {
       assertProblem(await call(api, 'GET', `/api/leads/data?${query}`), 400, 'QUERY_INVALID')
     })

@@ -10,7 +10,17 @@ import timeline from '../../api/routes/timeline.js'
 describe('OpenAPI of the lead routes', () => {
   it('documents every lead path with its request schema and problem answers', () => {
     const doc = buildOpenApiDocument([leads, timeline, stats, attribution]) as {
-      paths: Record<string, Record<string, { requestBody?: unknown; parameters?: Array<{ name: string }>; responses: Record<string, unknown> }>>
+      paths: Record<
+        string,
+        Record<
+          string,
+          {
+            requestBody?: unknown
+            parameters?: Array<{ name: string }>
+            responses: Record<string, unknown>
+          }
+        >
+      >
       components: { schemas: Record<string, { properties?: Record<string, unknown> }> }
     }
 
@@ -26,7 +36,13 @@ describe('OpenAPI of the lead routes', () => {
     ])
     assert.ok(doc.paths['/api/leads'].post.requestBody)
     assert.ok(doc.paths['/api/leads'].post.responses['422'])
-    assert.deepEqual(Object.keys(doc.components.schemas.LeadInput.properties ?? {}), ['email', 'phone', 'name', 'source', 'metadata'])
+    assert.deepEqual(Object.keys(doc.components.schemas.LeadInput.properties ?? {}), [
+      'email',
+      'phone',
+      'name',
+      'source',
+      'metadata',
+    ])
     const listParams = doc.paths['/api/leads/data'].get.parameters?.map((p) => p.name).sort()
     assert.deepEqual(listParams, ['cursor', 'limit', 'since', 'source', 'tier'])
     assert.ok(doc.paths['/api/metrics/attribution'].get.parameters?.some((p) => p.name === 'model'))

@@ -2,7 +2,15 @@ import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 
 import { BACKENDS } from '../support/databases.js'
-import { assertProblem, call, DAY, startLeadsApi, storedCounts, T0, type LeadsApi } from './leads-fixtures.js'
+import {
+  assertProblem,
+  call,
+  DAY,
+  startLeadsApi,
+  storedCounts,
+  T0,
+  type LeadsApi,
+} from './leads-fixtures.js'
 
 const JANE = {
   email: 'jane@example.com',
@@ -33,7 +41,10 @@ for (const backend of BACKENDS) {
 
     it('merges case and whitespace variants of the email with 200 and merged: true (C28)', async () => {
       const first = await call(api, 'POST', '/api/leads', { email: 'Lead.One@Example.test' })
-      const second = await call(api, 'POST', '/api/leads', { email: ' lead.one@EXAMPLE.test\t\u00a0', source: 'chatbot' })
+      const second = await call(api, 'POST', '/api/leads', {
+        email: ' lead.one@EXAMPLE.test\t\u00a0',
+        source: 'chatbot',
+      })
 
       assert.equal(second.status, 200, second.text)
       assert.equal(second.json.merged, true)
@@ -58,13 +69,12 @@ for (const backend of BACKENDS) {
 
     it('gives 50 concurrent posts of one new email one lead: 1 created, 49 merged (C13)', async () => {
       const replies = await Promise.all(
-        Array.from({ length: 50 }, () => call(api, 'POST', '/api/leads', { email: 'Rush@Example.test', source: 'web' })),
+        Array.from({ length: 50 }, () =>
+          call(api, 'POST', '/api/leads', { email: 'Rush@Example.test', source: 'web' }),
+        ),
       )
 
-      assert.deepEqual(
-        replies.map((r) => r.status).sort(),
-        [...Array(49).fill(200), 201].sort(),
-      )
+      assert.deepEqual(replies.map((r) => r.status).sort(), [...Array(49).fill(200), 201].sort())
       assert.equal(new Set(replies.map((r) => r.json.lead_id)).size, 1)
       const rows = await api.db('leads').where({ email_norm: 'rush@example.test' })
       assert.equal(rows.length, 1)
@@ -76,10 +86,22 @@ for (const backend of BACKENDS) {
 
     it('replays a retried post with the same Idempotency-Key and body, adding no event', async () => {
       const headers = { 'idempotency-key': 'order-7781' }
-      const first = await call(api, 'POST', '/api/leads', { email: 'idem@gmail.com', name: 'I' }, headers)
+      const first = await call(
+        api,
+        'POST',
+        '/api/leads',
+        { email: 'idem@gmail.com', name: 'I' },
+        headers,
+      )
       const before = await storedCounts(api)
 
-      const retry = await call(api, 'POST', '/api/leads', '{ "name": "I", "email": "idem@gmail.com" }', headers)
+      const retry = await call(
+        api,
+        'POST',
+        '/api/leads',
+        '{ "name": "I", "email": "idem@gmail.com" }',
+        headers,
+      )
 
       assert.equal(first.status, 201)
       assert.equal(retry.status, 201)
@@ -114,17 +136,49 @@ for (const backend of BACKENDS) {
     const badPosts: Array<[string, unknown, number, string, Record<string, string>?]> = [
       ['no email and no phone', { name: 'Nobody' }, 422, 'LEAD_CONTACT_REQUIRED'],
       ['a blank email only', { email: '  ' }, 422, 'LEAD_CONTACT_REQUIRED'],
-      ['an email that is not an address', { email: 'jane(at)example.com' }, 422, 'LEAD_EMAIL_INVALID'],
+      [
+        'an email that is not an address',
+        { email: 'jane(at)example.com' },
+        422,
+        'LEAD_EMAIL_INVALID',
+      ],
       ['an unparsable phone', { phone: 'call me maybe' }, 422, 'LEAD_PHONE_INVALID'],
-      ['a good email with a bad phone', { email: 'x@y.test', phone: '12' }, 422, 'LEAD_PHONE_INVALID'],
+      [
+        'a good email with a bad phone',
+        { email: 'x@y.test', phone: '12' },
+        422,
+        'LEAD_PHONE_INVALID',
+      ],
       ['an email of the wrong type', { email: 42 }, 422, 'VALIDATION_FAILED'],
-      ['metadata that is not an object', { email: 'x@y.test', metadata: 'vip' }, 422, 'VALIDATION_FAILED'],
-      ['metadata over 16 KiB', { email: 'x@y.test', metadata: { notes: 'x'.repeat(17_000) } }, 422, 'VALIDATION_FAILED'],
+      [
+        'metadata that is not an object',
+        { email: 'x@y.test', metadata: 'vip' },
+        422,
+        'VALIDATION_FAILED',
+      ],
+      [
+        'metadata over 16 KiB',
+        { email: 'x@y.test', metadata: { notes: 'x'.repeat(17_000) } },
+        422,
+        'VALIDATION_FAILED',
+      ],
       ['a JSON array', [{ email: 'x@y.test' }], 422, 'VALIDATION_FAILED'],
       ['truncated JSON', '{"email": "x@y.test"', 400, 'JSON_MALFORMED'],
       ['a bare JSON string', '"x@y.test"', 400, 'JSON_MALFORMED'],
-      ['a form body', 'email=x@y.test', 415, 'CONTENT_TYPE_UNSUPPORTED', { 'content-type': 'application/x-www-form-urlencoded' }],
-      ['a bad Idempotency-Key', { email: 'x@y.test' }, 400, 'IDEMPOTENCY_KEY_INVALID', { 'idempotency-key': 'has space' }],
+      [
+        'a form body',
+        'email=x@y.test',
+        415,
+        'CONTENT_TYPE_UNSUPPORTED',
+        { 'content-type': 'application/x-www-form-urlencoded' },
+      ],
+      [
+        'a bad Idempotency-Key',
+        { email: 'x@y.test' },
+        400,
+        'IDEMPOTENCY_KEY_INVALID',
+        { 'idempotency-key': 'has space' },
+      ],
     ]
     for (const [what, body, status, code, headers] of badPosts) {
       it(`refuses ${what} with ${status} ${code} and stores nothing`, async () => {
@@ -140,7 +194,10 @@ for (const backend of BACKENDS) {
     it('names the failing field in validation problems', async () => {
       const reply = await call(api, 'POST', '/api/leads', { email: 'nope' })
 
-      assert.deepEqual((reply.json.fields as Array<{ field: string }>).map((f) => f.field), ['email'])
+      assert.deepEqual(
+        (reply.json.fields as Array<{ field: string }>).map((f) => f.field),
+        ['email'],
+      )
     })
   })
 }
@@ -162,7 +219,10 @@ describe('GET /api/leads/:id and POST /api/leads/:id/convert', () => {
     assert.equal(reply.json.score, 65)
     assert.equal(reply.json.tier, 'warm')
     const breakdown = reply.json.score_breakdown as Array<{ rule: string; points: number }>
-    assert.equal(breakdown.reduce((s, r) => s + r.points, 0), 65)
+    assert.equal(
+      breakdown.reduce((s, r) => s + r.points, 0),
+      65,
+    )
     assert.deepEqual(reply.json.metadata, JANE.metadata)
   })
 
@@ -181,7 +241,11 @@ describe('GET /api/leads/:id and POST /api/leads/:id/convert', () => {
       assertProblem(await call(api, 'GET', path), 404, 'LEAD_NOT_FOUND')
     }
     const before = await storedCounts(api)
-    assertProblem(await call(api, 'POST', '/api/leads/LEAD-99999/convert', { amount: 5 }), 404, 'LEAD_NOT_FOUND')
+    assertProblem(
+      await call(api, 'POST', '/api/leads/LEAD-99999/convert', { amount: 5 }),
+      404,
+      'LEAD_NOT_FOUND',
+    )
     assert.deepEqual(await storedCounts(api), before)
   })
 
@@ -189,8 +253,20 @@ describe('GET /api/leads/:id and POST /api/leads/:id/convert', () => {
     api.clock.advance(DAY)
     const headers = { 'idempotency-key': 'pay_123' }
 
-    const reply = await call(api, 'POST', `/api/leads/${leadId}/convert`, { by: 'stripe', amount: 49.9, currency: 'eur' }, headers)
-    const retry = await call(api, 'POST', `/api/leads/${leadId}/convert`, { by: 'stripe', amount: 49.9, currency: 'eur' }, headers)
+    const reply = await call(
+      api,
+      'POST',
+      `/api/leads/${leadId}/convert`,
+      { by: 'stripe', amount: 49.9, currency: 'eur' },
+      headers,
+    )
+    const retry = await call(
+      api,
+      'POST',
+      `/api/leads/${leadId}/convert`,
+      { by: 'stripe', amount: 49.9, currency: 'eur' },
+      headers,
+    )
 
     assert.equal(reply.status, 200, reply.text)
     assert.deepEqual(reply.json, {
@@ -203,7 +279,9 @@ describe('GET /api/leads/:id and POST /api/leads/:id/convert', () => {
     })
     assert.equal(retry.text, reply.text)
     const timeline = await call(api, 'GET', `/leads/${leadId}/timeline`)
-    const converted = (timeline.json.events as Array<{ type: string }>).filter((e) => e.type === 'converted')
+    const converted = (timeline.json.events as Array<{ type: string }>).filter(
+      (e) => e.type === 'converted',
+    )
     assert.equal(converted.length, 1)
   })
 
@@ -212,18 +290,33 @@ describe('GET /api/leads/:id and POST /api/leads/:id/convert', () => {
 
     assert.equal(reply.status, 200, reply.text)
     assert.equal(reply.json.by, 'manual')
+    assert.equal(reply.json.amount, null)
   })
 
   it('refuses a conversion by an unknown agent or with a negative amount', async () => {
     const before = await storedCounts(api)
 
-    assertProblem(await call(api, 'POST', `/api/leads/${leadId}/convert`, { by: 'mallory' }), 422, 'VALIDATION_FAILED')
-    assertProblem(await call(api, 'POST', `/api/leads/${leadId}/convert`, { amount: -5 }), 422, 'VALIDATION_FAILED')
+    assertProblem(
+      await call(api, 'POST', `/api/leads/${leadId}/convert`, { by: 'mallory' }),
+      422,
+      'VALIDATION_FAILED',
+    )
+    assertProblem(
+      await call(api, 'POST', `/api/leads/${leadId}/convert`, { amount: -5 }),
+      422,
+      'VALIDATION_FAILED',
+    )
     assert.deepEqual(await storedCounts(api), before)
   })
 
   it('requires the API key on every lead route', async () => {
-    for (const path of ['/api/leads/data', '/api/leads/export', `/api/leads/${leadId}`, `/leads/${leadId}/timeline`, '/stats']) {
+    for (const path of [
+      '/api/leads/data',
+      '/api/leads/export',
+      `/api/leads/${leadId}`,
+      `/leads/${leadId}/timeline`,
+      '/stats',
+    ]) {
       const res = await fetch(api.url + path)
       assert.equal(res.status, 401, path)
     }

@@ -13,7 +13,16 @@ for (const backend of BACKENDS) {
         [T0 - 45 * DAY, { email: 'old@gmail.com', source: 'website' }],
         [T0 - 2 * DAY, { email: 'a@gmail.com', source: 'website' }],
         [T0 - 2 * DAY, { email: 'b@gmail.com', source: 'chatbot' }],
-        [T0, { email: 'c@acme.test', phone: '+1 415 555 0101', name: 'C', source: 'referral', metadata: { company: 'Acme', campaign: 'x' } }],
+        [
+          T0,
+          {
+            email: 'c@acme.test',
+            phone: '+1 415 555 0101',
+            name: 'C',
+            source: 'referral',
+            metadata: { company: 'Acme', campaign: 'x' },
+          },
+        ],
         [T0, { phone: '+1 415 555 0102' }],
       ]
       for (const [at, body] of posts) {
@@ -44,8 +53,12 @@ for (const backend of BACKENDS) {
       const year = await call(api, 'GET', '/stats?days=365')
 
       assert.equal(Object.keys(week.json.by_day as object).length, 7)
-      assert.equal(Object.values(year.json.by_day as Record<string, number>).reduce((a, b) => a + b, 0), 5)
-      for (const bad of ['0', '366', 'ten', '1.5']) assertProblem(await call(api, 'GET', `/stats?days=${bad}`), 400, 'QUERY_INVALID')
+      assert.equal(
+        Object.values(year.json.by_day as Record<string, number>).reduce((a, b) => a + b, 0),
+        5,
+      )
+      for (const bad of ['0', '366', 'ten', '1.5'])
+        assertProblem(await call(api, 'GET', `/stats?days=${bad}`), 400, 'QUERY_INVALID')
     })
   })
 }

@@ -20,7 +20,12 @@ describe('attribution models', () => {
   })
 
   it('splits evenly under linear', () => {
-    assert.deepEqual(asObject(credits('linear', touches, 4000)), { google: 0.2, email: 0.4, chat: 0.2, partner: 0.2 })
+    assert.deepEqual(asObject(credits('linear', touches, 4000)), {
+      google: 0.2,
+      email: 0.4,
+      chat: 0.2,
+      partner: 0.2,
+    })
   })
 
   it('gives 40/20/40 under position_based, halves for two touches', () => {
@@ -30,7 +35,10 @@ describe('attribution models', () => {
       chat: 0.066667,
       partner: 0.4,
     })
-    assert.deepEqual(asObject(credits('position_based', touches.slice(0, 2), 4000)), { google: 0.5, email: 0.5 })
+    assert.deepEqual(asObject(credits('position_based', touches.slice(0, 2), 4000)), {
+      google: 0.5,
+      email: 0.5,
+    })
   })
 
   it('halves a touch per half-life before the reference under time_decay', () => {
@@ -46,7 +54,13 @@ describe('attribution models', () => {
   })
 
   it('always hands out exactly one credit per lead', () => {
-    for (const model of ['first_touch', 'last_touch', 'linear', 'position_based', 'time_decay'] as const) {
+    for (const model of [
+      'first_touch',
+      'last_touch',
+      'linear',
+      'position_based',
+      'time_decay',
+    ] as const) {
       const sum = [...credits(model, touches, 10_000).values()].reduce((a, b) => a + b, 0)
       assert.ok(Math.abs(sum - 1) < 1e-9, model)
     }

@@ -26,8 +26,10 @@ const lead = (over: Partial<Lead>): Lead => ({
 
 describe('neutraliseCell', () => {
   it('prefixes an apostrophe to cells starting with = + - @ TAB CR, and to nothing else', () => {
-    for (const text of ['=1+1', '+4930123', '-2+3', '@SUM(1)', '\tx', '\rx']) assert.equal(neutraliseCell(text), `'${text}`)
-    for (const text of ['Jane', ' =1', '1-2', "'quoted", '']) assert.equal(neutraliseCell(text), text)
+    for (const text of ['=1+1', '+4930123', '-2+3', '@SUM(1)', '\tx', '\rx'])
+      assert.equal(neutraliseCell(text), `'${text}`)
+    for (const text of ['Jane', ' =1', '1-2', "'quoted", ''])
+      assert.equal(neutraliseCell(text), text)
   })
 })
 

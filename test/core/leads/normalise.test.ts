@@ -30,7 +30,14 @@ describe('normaliseEmail', () => {
   })
 
   it('rejects text that is not an address with LEAD_EMAIL_INVALID', () => {
-    for (const bad of ['jane', 'jane@', '@example.com', 'jane@example', 'ja ne@example.com', 'a@b@c.de']) {
+    for (const bad of [
+      'jane',
+      'jane@',
+      '@example.com',
+      'jane@example',
+      'ja ne@example.com',
+      'a@b@c.de',
+    ]) {
       assert.throws(() => normaliseEmail(bad), { code: 'LEAD_EMAIL_INVALID', status: 422 }, bad)
     }
   })
@@ -56,7 +63,11 @@ describe('normalisePhone', () => {
 
   it('rejects unparsable numbers with LEAD_PHONE_INVALID', () => {
     for (const bad of ['abc', '12', '+49 1', 'call me']) {
-      assert.throws(() => normalisePhone(bad, 'DE'), { code: 'LEAD_PHONE_INVALID', status: 422 }, bad)
+      assert.throws(
+        () => normalisePhone(bad, 'DE'),
+        { code: 'LEAD_PHONE_INVALID', status: 422 },
+        bad,
+      )
     }
   })
 })

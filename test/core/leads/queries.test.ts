@@ -10,20 +10,35 @@ import { leadStats } from '../../../core/leads/stats.js'
 import { BACKENDS } from '../../support/databases.js'
 import { DAY, openLeadsDb, T0 } from './fixtures.js'
 
-const HOT = { name: 'H', phone: '+1 415 555 0100', source: 'referral', metadata: { company: 'Acme', campaign: 'c' } }
+const HOT = {
+  name: 'H',
+  phone: '+1 415 555 0100',
+  source: 'referral',
+  metadata: { company: 'Acme', campaign: 'c' },
+}
 
 for (const backend of BACKENDS) {
   describe(`lead queries on ${backend.name}`, { skip: backend.skip }, () => {
     let db: Knex
     let close: () => Promise<void>
-    const post = (input: LeadInput, nowMs: number) => createOrMergeLead(db, normaliseLead(input, 'US'), nowMs)
+    const post = (input: LeadInput, nowMs: number) =>
+      createOrMergeLead(db, normaliseLead(input, 'US'), nowMs)
 
     before(async () => {
       ;({ db, close } = await openLeadsDb(backend))
       // 3 hot (business email + phone + referral + company + campaign = 80), 4 warm, 5 cold.
-      for (let i = 0; i < 3; i++) await post({ ...HOT, email: `hot${i}@acme.test`, phone: `+1 415 555 01${10 + i}` }, T0 - i * DAY)
-      for (let i = 0; i < 4; i++) await post({ email: `warm${i}@acme.test`, source: 'website', name: 'W' }, T0 - 2 * DAY)
-      for (let i = 0; i < 5; i++) await post({ email: `cold${i}@gmail.com`, source: i < 2 ? 'chatbot' : undefined }, T0 - 40 * DAY)
+      for (let i = 0; i < 3; i++)
+        await post(
+          { ...HOT, email: `hot${i}@acme.test`, phone: `+1 415 555 01${10 + i}` },
+          T0 - i * DAY,
+        )
+      for (let i = 0; i < 4; i++)
+        await post({ email: `warm${i}@acme.test`, source: 'website', name: 'W' }, T0 - 2 * DAY)
+      for (let i = 0; i < 5; i++)
+        await post(
+          { email: `cold${i}@gmail.com`, source: i < 2 ? 'chatbot' : undefined },
+          T0 - 40 * DAY,
+        )
     })
     after(async () => close?.())
 
@@ -38,7 +53,10 @@ for (const backend of BACKENDS) {
 
       assert.equal(leads.length, 12)
       const ids = leads.map((l) => Number(l.lead_id.slice(5)))
-      assert.deepEqual(ids, [...ids].sort((a, b) => a - b))
+      assert.deepEqual(
+        ids,
+        [...ids].sort((a, b) => a - b),
+      )
     })
 
     it('filters by tier, source and creation time', async () => {
@@ -74,7 +92,10 @@ for (const backend of BACKENDS) {
       assert.equal(Object.keys(stats.by_day).length, 30)
       assert.equal(stats.by_day['2026-04-12'], 1)
       assert.equal(stats.by_day['2026-04-10'], 5)
-      assert.equal(Object.values(stats.by_day).reduce((a, b) => a + b, 0), 7)
+      assert.equal(
+        Object.values(stats.by_day).reduce((a, b) => a + b, 0),
+        7,
+      )
       assert.equal(Object.keys((await leadStats(db, T0, 1)).by_day).join(), '2026-04-12')
     })
 
@@ -85,9 +106,17 @@ for (const backend of BACKENDS) {
     })
 
     it('reports the funnel per channel under first and last touch', async () => {
-      const lead = await post({ email: 'multi@acme.test', source: 'website', metadata: { utm_source: 'newsletter' } }, T0)
+      const lead = await post(
+        { email: 'multi@acme.test', source: 'website', metadata: { utm_source: 'newsletter' } },
+        T0,
+      )
       await post({ email: 'multi@acme.test', source: 'chatbot' }, T0 + 1000)
-      await convertLead(db, lead.lead.lead_id, { by: 'manual', amount: 100, currency: 'USD' }, T0 + 2000)
+      await convertLead(
+        db,
+        lead.lead.lead_id,
+        { by: 'manual', amount: 100, currency: 'USD' },
+        T0 + 2000,
+      )
       await post({ email: 'multi@acme.test', source: 'referral' }, T0 + 3000)
 
       const first = await attributionReport(db, 'first_touch', T0 + 5000)
@@ -97,7 +126,15 @@ for (const backend of BACKENDS) {
       const row = (r: typeof first, c: string) => r.channels.find((x) => x.channel === c)
       assert.deepEqual(
         { ...row(first, 'newsletter') },
-        { channel: 'newsletter', leads: 1, hot_leads: 1, conversions: 1, conversion_rate: 1, revenue: 100, revenue_by_currency: { USD: 100 } },
+        {
+          channel: 'newsletter',
+          leads: 1,
+          hot_leads: 1,
+          conversions: 1,
+          conversion_rate: 1,
+          revenue: 100,
+          revenue_by_currency: { USD: 100 },
+        },
       )
       // The touch after the conversion (referral) gets no credit for it.
       assert.equal(row(last, 'chatbot')?.revenue, 100)

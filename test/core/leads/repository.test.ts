@@ -27,14 +27,23 @@ for (const backend of BACKENDS) {
       createOrMergeLead(db, normaliseLead(input, region), nowMs)
 
     it('creates a lead with a LEAD- id, a timeline and a lead.created event', async () => {
-      const result = await post({ email: 'Jane@Example.com', name: 'Jane Doe', source: 'landing_page', metadata: { channel: 'google_ads', campaign: 'q1-2026' } })
+      const result = await post({
+        email: 'Jane@Example.com',
+        name: 'Jane Doe',
+        source: 'landing_page',
+        metadata: { channel: 'google_ads', campaign: 'q1-2026' },
+      })
 
       assert.equal(result.merged, false)
       assert.match(result.lead.lead_id, /^LEAD-\d{5,}$/)
       assert.equal(result.lead.score, 65)
       const timeline = await readTimeline(db, result.lead.lead_id)
       assert.deepEqual(timeline.events, [
-        { type: 'created', timestamp: '2026-04-12T14:43:17Z', details: { source: 'landing_page', channel: 'google_ads' } },
+        {
+          type: 'created',
+          timestamp: '2026-04-12T14:43:17Z',
+          details: { source: 'landing_page', channel: 'google_ads' },
+        },
       ])
       const created = await outboxEvents(db, 'lead.created')
       assert.equal(created.at(-1)?.data.lead_id, result.lead.lead_id)
@@ -55,7 +64,10 @@ for (const backend of BACKENDS) {
       assert.equal(third.lead.last_source, 'chatbot')
       assert.equal(await count(db, 'leads', { email_norm: 'lead.one@example.test' }), 1)
       const types = (await readTimeline(db, first.lead.lead_id)).events.map((e) => e.type)
-      assert.deepEqual(types.filter((t) => t !== 'score_changed'), ['created', 're_engaged', 're_engaged'])
+      assert.deepEqual(
+        types.filter((t) => t !== 'score_changed'),
+        ['created', 're_engaged', 're_engaged'],
+      )
     })
 
     it('merges phone-only leads written in different formats (C30)', async () => {
@@ -64,7 +76,10 @@ for (const backend of BACKENDS) {
       const results = []
       for (const phone of formats) results.push(await post({ phone }))
 
-      assert.deepEqual(results.map((r) => r.merged), [false, true, true, true])
+      assert.deepEqual(
+        results.map((r) => r.merged),
+        [false, true, true, true],
+      )
       assert.equal(new Set(results.map((r) => r.lead.lead_id)).size, 1)
       assert.equal(results[3].lead.phone, '+49301234567')
       assert.equal(results[3].lead.phone_raw, '030 1234567')
@@ -93,7 +108,9 @@ for (const backend of BACKENDS) {
 
     it('creates exactly one lead from 50 concurrent posts of one new email (C13)', async () => {
       const results = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => post({ email: `  Burst@Example.test `, source: `s${i % 3}` }, T0 + i)),
+        Array.from({ length: 50 }, (_, i) =>
+          post({ email: `  Burst@Example.test `, source: `s${i % 3}` }, T0 + i),
+        ),
       )
 
       assert.equal(results.filter((r) => !r.merged).length, 1)
@@ -116,7 +133,12 @@ for (const backend of BACKENDS) {
     })
 
     it('raises lead.hot once per crossing, with score_changed on the timeline, and decays', async () => {
-      const input = { email: 'hot@acme.test', name: 'Hot', source: 'landing_page', metadata: { channel: 'ads', campaign: 'c' } }
+      const input = {
+        email: 'hot@acme.test',
+        name: 'Hot',
+        source: 'landing_page',
+        metadata: { channel: 'ads', campaign: 'c' },
+      }
       const before = (await outboxEvents(db, 'lead.hot')).length
 
       const created = await post(input, T0)
@@ -133,26 +155,48 @@ for (const backend of BACKENDS) {
       const hot = (await outboxEvents(db, 'lead.hot')).slice(before)
       assert.equal(hot.length, 2)
       assert.ok(Array.isArray(hot[0].data.score_breakdown))
-      const changes = (await readTimeline(db, created.lead.lead_id)).events.filter((e) => e.type === 'score_changed')
-      assert.deepEqual(changes.map((e) => [e.details.from, e.details.to]), [['warm', 'hot'], ['warm', 'hot']])
+      const changes = (await readTimeline(db, created.lead.lead_id)).events.filter(
+        (e) => e.type === 'score_changed',
+      )
+      assert.deepEqual(
+        changes.map((e) => [e.details.from, e.details.to]),
+        [
+          ['warm', 'hot'],
+          ['warm', 'hot'],
+        ],
+      )
     })
 
     it('converts a lead: converted on the timeline and a revenue.conversion event', async () => {
       const { lead } = await post({ email: 'buyer@acme.test' })
 
-      const converted = await convertLead(db, lead.lead_id, { by: 'stripe', amount: 49.9, currency: 'EUR' }, T0 + DAY)
+      const converted = await convertLead(
+        db,
+        lead.lead_id,
+        { by: 'stripe', amount: 49.9, currency: 'EUR' },
+        T0 + DAY,
+      )
 
       assert.equal(converted.converted_at, '2026-04-13T14:43:17Z')
       const last = (await readTimeline(db, lead.lead_id)).events.at(-1)
-      assert.deepEqual(last, { type: 'converted', timestamp: '2026-04-13T14:43:17Z', details: { by: 'stripe', amount: 49.9, currency: 'EUR' } })
+      assert.deepEqual(last, {
+        type: 'converted',
+        timestamp: '2026-04-13T14:43:17Z',
+        details: { by: 'stripe', amount: 49.9, currency: 'EUR' },
+      })
       const revenue = (await outboxEvents(db, 'revenue.conversion')).at(-1)
-      assert.deepEqual(revenue?.data, { lead_id: lead.lead_id, amount: 49.9, currency: 'EUR', source: 'stripe' })
+      assert.deepEqual(revenue?.data, {
+        lead_id: lead.lead_id,
+        amount: 49.9,
+        currency: 'EUR',
+        source: 'stripe',
+      })
     })
 
     it('answers LEAD_NOT_FOUND for unknown and malformed ids', async () => {
       await assert.rejects(findLead(db, 'LEAD-99999', T0), { code: 'LEAD_NOT_FOUND', status: 404 })
       await assert.rejects(findLead(db, 'data', T0), { code: 'LEAD_NOT_FOUND' })
-      await assert.rejects(convertLead(db, 'LEAD-99999', { by: 'manual', amount: 0, currency: 'USD' }, T0), {
+      await assert.rejects(convertLead(db, 'LEAD-99999', { by: 'manual', currency: 'USD' }, T0), {
         code: 'LEAD_NOT_FOUND',
       })
       await assert.rejects(readTimeline(db, 'LEAD-99999'), { code: 'LEAD_NOT_FOUND' })
@@ -175,7 +219,10 @@ for (const backend of BACKENDS) {
       assert.deepEqual([retry.status, retry.replayed, retry.body], [201, true, first.body])
       assert.deepEqual([afterExpiry.status, afterExpiry.replayed], [200, false])
       const events = (await readTimeline(db, (first.body as { lead_id: string }).lead_id)).events
-      assert.deepEqual(events.map((e) => e.type), ['created', 're_engaged'])
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['created', 're_engaged'],
+      )
     })
 
     it('rolls back a failed write entirely', async () => {

@@ -34,7 +34,10 @@ describe('scoring rules', () => {
       scored.breakdown.map((r) => r.rule),
       ['email', 'name', 'business_domain', 'source', 'campaign', 'channel'],
     )
-    assert.equal(scored.breakdown.reduce((s, r) => s + r.points, 0), 65)
+    assert.equal(
+      scored.breakdown.reduce((s, r) => s + r.points, 0),
+      65,
+    )
   })
 
   it('gives no business-domain points to free-mail addresses', () => {
@@ -45,7 +48,14 @@ describe('scoring rules', () => {
   })
 
   it('puts tiers at hot 80+, warm 50..79, cold below 50', () => {
-    assert.deepEqual([100, 80, 79, 50, 49, 0].map(tierOf), ['hot', 'hot', 'warm', 'warm', 'cold', 'cold'])
+    assert.deepEqual([100, 80, 79, 50, 49, 0].map(tierOf), [
+      'hot',
+      'hot',
+      'warm',
+      'warm',
+      'cold',
+      'cold',
+    ])
   })
 })
 
@@ -85,7 +95,11 @@ describe('engagement decay', () => {
       const hot = floorUntil(state, TIER_FLOOR.hot)
       const warm = floorUntil(state, TIER_FLOOR.warm)
       for (let t = T0; t < T0 + 60 * DAY; t += 3_600_000) {
-        assert.equal(tierFromLimits(hot, warm, t), tierOf(scoreValue(state, t)), `${JSON.stringify(state)} at ${t}`)
+        assert.equal(
+          tierFromLimits(hot, warm, t),
+          tierOf(scoreValue(state, t)),
+          `${JSON.stringify(state)} at ${t}`,
+        )
       }
     }
     assert.equal(floorUntil({ base: 90, engagement: 0, engagedAt: T0 }, 80), FOREVER_MS)

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+
+import type { Knex } from '../../../core/db/index.js'
+import { normaliseLead } from '../../../core/leads/normalise.js'
+import { createOrMergeLeadIn } from '../../../core/leads/repository.js'
+import { createLeadWriter } from '../../../core/leads/write-queue.js'
+import { BACKENDS } from '../../support/databases.js'
+import { count, openLeadsDb, T0 } from './fixtures.js'
+
+for (const backend of BACKENDS) {
+  describe(`lead writer on ${backend.name}`, { skip: backend.skip }, () => {
+    let db: Knex
+    let close: () => Promise<void>
+    before(async () => {
+      ;({ db, close } = await openLeadsDb(backend))
+    })
+    after(async () => close?.())
+
+    it('commits concurrent writes and rolls back only the one that fails', async () => {
+      const writer = createLeadWriter(db)
+      const write = (i: number) =>
+        writer.run(async (trx) => {
+          const result = await createOrMergeLeadIn(
+            trx,
+            normaliseLead({ email: `w${i}@gmail.com` }, 'US'),
+            T0,
+          )
+          if (i === 7) throw new Error('write 7 fails after its insert')
+          return result.lead.lead_id
+        })
+
+      const settled = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => write(i)))
+
+      assert.equal(settled.filter((s) => s.status === 'fulfilled').length, 19)
+      assert.match(String((settled[7] as PromiseRejectedResult).reason), /write 7 fails/)
+      assert.equal(await count(db, 'leads'), 19)
+      assert.equal(await count(db, 'leads', { email_norm: 'w7@gmail.com' }), 0)
+      assert.equal(await count(db, 'lead_events'), 19)
+      assert.equal(await count(db, 'outbox'), 19)
+    })
+
+    it('merges writes of one email within a batch into one lead', async () => {
+      const writer = createLeadWriter(db)
+
+      const results = await Promise.all(
+        Array.from({ length: 30 }, () =>
+          writer.run((trx) =>
+            createOrMergeLeadIn(trx, normaliseLead({ email: 'same@gmail.com' }, 'US'), T0),
+          ),
+        ),
+      )
+
+      assert.equal(results.filter((r) => !r.merged).length, 1)
+      assert.equal(await count(db, 'leads', { email_norm: 'same@gmail.com' }), 1)
+    })
+  })
+}

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+
+import { tempDir } from '../support/tmp.js'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+const CLI = join(ROOT, 'dist/bin/cli.js')
+const NATS = ['/usr/sbin/nats-server', '/usr/bin/nats-server'].find((p) => existsSync(p))
+
+type Run = { code: number; stdout: string; stderr: string }
+
+/** Runs `minogan systemd ...` with only PATH from this environment, so no MINOGAN_* leaks in. */
+function minogan(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((done) => {
+    const fullEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }
+    execFile(
+      process.execPath,
+      [CLI, 'systemd', ...args],
+      { env: fullEnv, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0
+        done({ code, stdout: String(stdout), stderr: String(stderr) })
+      },
+    )
+  })
+}
+
+function unitValue(path: string, key: string): string | undefined {
+  const line = readFileSync(path, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${key}=`))
+  return line?.slice(key.length + 1)
+}
+
+describe('minogan systemd install', { skip: !NATS && 'nats-server is not installed' }, () => {
+  const tmp = tempDir('minogan-systemd-cli-')
+  const envFile = join(tmp.path, 'minogan.env')
+  const base = () => [
+    '--install-dir',
+    ROOT,
+    '--data-dir',
+    join(tmp.path, 'data'),
+    '--environment-file',
+    envFile,
+    '--nats-bin',
+    NATS ?? '',
+  ]
+
+  before(() => mkdirSync(join(tmp.path, 'data')))
+  after(() => tmp.cleanup())
+
+  it('writes every unit and prints the exact next commands', async () => {
+    const dir = join(tmp.path, 'units')
+
+    const run = await minogan(['install', '--dir', dir, ...base()])
+
+    assert.equal(run.code, 0, run.stderr)
+    assert.ok(existsSync(join(dir, 'minogan.target')))
+    assert.ok(existsSync(join(dir, 'minogan-agent@healer.service.d/limits.conf')))
+    assert.match(run.stdout, /restart budget: 3 restarts per 1h/)
+    assert.match(run.stdout, /^ {2}systemctl daemon-reload$/m)
+    assert.match(run.stdout, /^ {2}systemctl enable --now minogan\.target$/m)
+    assert.match(
+      run.stdout,
+      new RegExp(`install -d -o minogan -g minogan -m 0750 ${join(tmp.path, 'data')}`),
+    )
+  })
+
+  it('takes the budget from the env file the units will read', async () => {
+    const dir = join(tmp.path, 'from-env-file')
+    writeFileSync(
+      envFile,
+      '# budget\nMINOGAN_RESTART_BUDGET=2\nMINOGAN_RESTART_WINDOW_MS="1800000"\n',
+    )
+
+    const run = await minogan(['install', '--dir', dir, ...base()])
+
+    assert.equal(run.code, 0, run.stderr)
+    assert.equal(unitValue(join(dir, 'minogan-agent@.service'), 'StartLimitBurst'), '3')
+    assert.equal(unitValue(join(dir, 'minogan-agent@.service'), 'StartLimitIntervalSec'), '30min')
+    assert.doesNotMatch(run.stdout, /so the healer agrees/)
+  })
+
+  it('warns when the shell sets a budget the env file does not hold', async () => {
+    const dir = join(tmp.path, 'from-shell')
+    writeFileSync(envFile, '')
+
+    const run = await minogan(['install', '--dir', dir, ...base()], { MINOGAN_RESTART_BUDGET: '5' })
+
+    assert.equal(run.code, 0, run.stderr)
+    assert.equal(unitValue(join(dir, 'minogan-agent@.service'), 'StartLimitBurst'), '6')
+    assert.match(run.stdout, new RegExp(`echo MINOGAN_RESTART_BUDGET=5 >> ${envFile}`))
+  })
+
+  it('--dry-run prints the files and writes nothing', async () => {
+    const dir = join(tmp.path, 'dry')
+
+    const run = await minogan(['install', '--dir', dir, '--dry-run', ...base()])
+
+    assert.equal(run.code, 0, run.stderr)
+    assert.ok(!existsSync(dir))
+    assert.match(run.stdout, new RegExp(`# ==> ${dir}/minogan-agent@\\.service`))
+    assert.match(run.stdout, /ExecStart=.*dist\/agents\/run\.js %i/)
+  })
+
+  it('--external-nats leaves the nats unit out', async () => {
+    const dir = join(tmp.path, 'external')
+
+    const run = await minogan(['install', '--dir', dir, '--external-nats', ...base()])
+
+    assert.equal(run.code, 0, run.stderr)
+    assert.ok(!readdirSync(dir).includes('minogan-nats.service'))
+  })
+
+  it('rejects an unknown option with exit 2 and the usage', async () => {
+    const run = await minogan(['install', '--bogus'])
+
+    assert.equal(run.code, 2)
+    assert.match(run.stderr, /Unknown option '--bogus'/)
+    assert.match(run.stderr, /minogan systemd install/)
+  })
+
+  it(
+    'verify passes on what install wrote, and fails on a unit broken afterwards',
+    {
+      skip: !existsSync('/usr/bin/systemd-analyze') && 'no systemd-analyze',
+    },
+    async () => {
+      const dir = join(tmp.path, 'verify')
+      await minogan(['install', '--dir', dir, ...base()])
+
+      const good = await minogan(['verify', '--dir', dir])
+      writeFileSync(
+        join(dir, 'minogan-orchestrator.service'),
+        '[Service]\nExecStart=/no/such/binary\n',
+      )
+      const bad = await minogan(['verify', '--dir', dir])
+
+      assert.equal(good.code, 0, good.stderr)
+      assert.match(good.stdout, /^ok: \d+ units checked/m)
+      assert.equal(bad.code, 1)
+      assert.match(bad.stderr, /minogan-orchestrator\.service.*\/no\/such\/binary/)
+    },
+  )
+})
