@@ -3,7 +3,7 @@ import { decode, encode, type NatsConnection } from '../core/bus.js'
 import type { Logger } from '../core/logger.js'
 import { subjects, type ControlAction } from '../core/subjects.js'
 import type { Actor } from './lifecycle.js'
-import type { Launcher } from './launcher.js'
+import type { AgentActions } from './actions.js'
 import type { AgentRecord } from './store.js'
 import type { Supervisor } from './supervisor.js'
 
@@ -24,7 +24,7 @@ const ACTIONS: ControlAction[] = ['start', 'stop', 'restart', 'status']
 export function serveControl(
   bus: NatsConnection,
   supervisor: Supervisor,
-  launcher: Launcher,
+  actions: AgentActions,
   log: Logger,
 ): void {
   for (const action of ACTIONS) {
@@ -32,7 +32,7 @@ export function serveControl(
       callback: (err, msg) => {
         if (err) return
         const request = decode<ControlRequest>(msg.data) ?? {}
-        void handle(action, request, supervisor, launcher).then(
+        void handleControl(action, request, supervisor, actions).then(
           (reply) => msg.respond(encode(reply)),
           (e: Error & { code?: string }) => {
             log.warn({ err: e, action, target: request.agent }, 'control request failed')
@@ -44,11 +44,12 @@ export function serveControl(
   }
 }
 
-async function handle(
+/** Carries out one control request; the NATS subjects and the control socket share it. */
+export async function handleControl(
   action: ControlAction,
   request: ControlRequest,
   supervisor: Supervisor,
-  launcher: Launcher,
+  actions: AgentActions,
 ): Promise<ControlReply> {
   if (action === 'status') return { ok: true, agents: [...supervisor.records.values()] }
 
@@ -63,13 +64,13 @@ async function handle(
 
   const actor: Actor = request.actor ?? 'operator'
   const reason = request.reason ?? `${action} requested by ${actor}`
-  if (action === 'stop') await launcher.stop(spec, reason, actor)
-  if (action === 'restart') await launcher.restart(spec, reason, actor)
+  if (action === 'stop') await actions.stop(spec, reason, actor)
+  if (action === 'restart') await actions.restart(spec, reason, actor)
   if (action === 'start') {
     if (record.state !== 'stopped' && record.state !== 'pending') {
       return { ok: false, code: 'AGENT_RUNNING', message: `${spec.name} is ${record.state}, not stopped` }
     }
-    await launcher.launch(spec, await launcher.running(), actor)
+    await actions.start(spec, actor)
   }
   return { ok: true, agent: supervisor.record(spec.name) }
 }

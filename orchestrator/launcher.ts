@@ -2,6 +2,7 @@ import { PHASES, launchOrder, type AgentSpec, type Phase } from '../agents/catal
 import type { Config } from '../core/config.js'
 import type { Logger } from '../core/logger.js'
 import type { Pm2Backend, Pm2Process } from './backends/pm2.js'
+import type { AgentActions } from './actions.js'
 import type { Actor } from './lifecycle.js'
 import { agentApp } from './pm2-apps.js'
 import type { BinaryPlan } from './probes.js'
@@ -13,7 +14,7 @@ const PHASE_WAIT_MS = 60_000
  * Carries out launches, stops and restarts through pm2 for the supervisor, and brings the
  * swarm up and down phase by phase.
  */
-export class Launcher {
+export class Launcher implements AgentActions {
   constructor(
     private readonly pm2: Pm2Backend,
     private readonly supervisor: Supervisor,
@@ -106,6 +107,11 @@ export class Launcher {
     this.log.info({ target: spec.name, pid: existing.pid }, 'agent adopted')
   }
 
+  /** Starts a stopped agent on request (control `start`). */
+  async start(spec: AgentSpec, actor: Actor): Promise<void> {
+    await this.launch(spec, await this.running(), actor)
+  }
+
   /** MinoGAN's processes as pm2 lists them now, by name. */
   async running(): Promise<Map<string, Pm2Process>> {
     return new Map((await this.pm2.list({ ownOnly: true })).map((p) => [p.name, p]))
@@ -158,7 +164,7 @@ export class Launcher {
    */
   async restart(spec: AgentSpec, reason: string, actor: Actor): Promise<void> {
     const record = this.supervisor.record(spec.name)
-    this.supervisor.expectOwnAct(spec.name, spec.killTimeoutMs + 10_000)
+    this.supervisor.expectOwnAct(spec.name, spec.killTimeoutMs + 10_000, 'restart')
     try {
       await this.supervisor.run(async () => {
         if (actor === 'healer') {

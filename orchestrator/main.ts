@@ -10,10 +10,14 @@ import { migrate } from '../core/db/migrate.js'
 import { ConfigError, EXIT_CONFIG } from '../core/errors.js'
 import { createLogger, type Logger } from '../core/logger.js'
 import { subjects } from '../core/subjects.js'
+import { controlSocketPath } from '../core/swarm/control.js'
+import type { HealthReport } from '../core/swarm/health-report.js'
 import { Pm2Backend, type Pm2Event } from './backends/pm2.js'
 import { serveControl } from './control.js'
+import { serveControlSocket } from './control-socket.js'
 import { Launcher } from './launcher.js'
 import { lockDataDir } from './lock.js'
+import { rotationSettings, startLogRotation } from './log-rotation.js'
 import { swarmEnv } from './pm2-apps.js'
 import { planCaddy, planNats } from './probes.js'
 import { Sampler } from './sampler.js'
@@ -50,6 +54,30 @@ function listenHeartbeats(bus: NatsConnection, supervisor: Supervisor): void {
       if (hb?.agent) void supervisor.onHeartbeat(hb)
     },
   })
+  bus.subscribe(subjects.healthAll, {
+    callback: (err, msg) => {
+      const report = err ? undefined : decode<HealthReport>(msg.data)
+      if (report?.agent && report.by) void supervisor.onHealthReport(report)
+    },
+  })
+}
+
+/** The control socket beside the bus; start-up goes on without it if it cannot listen. */
+async function openControlSocket(
+  config: Config,
+  supervisor: Supervisor,
+  launcher: Launcher,
+  log: Logger,
+): Promise<() => Promise<void>> {
+  const path = controlSocketPath(config.dataDir)
+  if (!path) {
+    log.warn({ dataDir: config.dataDir }, 'data dir path too long for the control socket')
+    return async () => undefined
+  }
+  return serveControlSocket(path, supervisor, launcher, log).catch((err: unknown) => {
+    log.warn({ err, path }, 'control socket not available')
+    return async () => undefined
+  })
 }
 
 async function main(): Promise<void> {
@@ -82,6 +110,8 @@ async function run(config: Config, log: Logger): Promise<void> {
   const sampler = new Sampler(db, config, supervisor, () => pm2.list({ ownOnly: true }), log)
   // Checks run from the start: the nats agent turns active when its port answers.
   const ticker = setInterval(() => void supervisor.tick(), TICK_MS)
+  const stopRotation = startLogRotation(join(config.dataDir, 'logs'), rotationSettings(config), log)
+  const closeSocket = await openControlSocket(config, supervisor, launcher, log)
 
   // Phases: the bus, then (migrations ran above) the API, then everything else.
   await launchBus(config, launcher)
@@ -91,6 +121,7 @@ async function run(config: Config, log: Logger): Promise<void> {
     name: 'orchestrator',
     log,
     onReconnect: () => supervisor.onBusReconnect(),
+    onDisconnect: () => supervisor.onBusDisconnect(),
     onClosed: () => {
       if (!stopping) process.exit(1)
     },
@@ -116,7 +147,9 @@ async function run(config: Config, log: Logger): Promise<void> {
     log.info({ signal }, 'swarm stopping')
     clearInterval(ticker)
     clearInterval(sampling)
+    stopRotation()
     await launcher.stopAll(`swarm stopped (${signal} to the orchestrator)`)
+    await closeSocket()
     await supervisor.flush()
     await bus.close().catch(() => undefined)
     pm2.disconnect()

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 
 // Linux /proc reader. pm2's own figures read 0% CPU between samples and count only the main
 // pid's memory (C05), so the orchestrator measures each agent's whole process tree itself.
@@ -24,37 +24,38 @@ async function readStat(pid: number): Promise<ProcStat | undefined> {
   }
 }
 
-async function readAll(): Promise<ProcStat[]> {
-  const names = await readdir('/proc')
-  const stats = await Promise.all(names.filter((n) => /^\d+$/.test(n)).map((n) => readStat(+n)))
-  return stats.filter((s): s is ProcStat => s !== undefined)
+async function readChildren(pid: number): Promise<number[]> {
+  try {
+    const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')
+    return text.split(' ').filter(Boolean).map(Number)
+  } catch {
+    return []
+  }
 }
 
 export type TreeUsage = { cpuTicks: number; rssBytes: number; processes: number }
 
-/** CPU ticks and RSS of each root pid's process tree (the pid and all its descendants). */
+/**
+ * CPU ticks and RSS of each root pid's process tree (the pid and all its descendants),
+ * walked through each process's `children` list rather than a scan of all of /proc.
+ */
 export async function readTrees(roots: number[]): Promise<Map<number, TreeUsage>> {
   const result = new Map<number, TreeUsage>()
-  if (roots.length === 0) return result
-
-  const all = await readAll()
-  const children = new Map<number, ProcStat[]>()
-  for (const s of all) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s])
-  const byPid = new Map(all.map((s) => [s.pid, s]))
-
-  for (const root of roots) {
-    const top = byPid.get(root)
-    if (!top) continue
-    const usage: TreeUsage = { cpuTicks: 0, rssBytes: 0, processes: 0 }
-    const queue = [top]
-    for (let s = queue.shift(); s; s = queue.shift()) {
-      usage.cpuTicks += s.cpuTicks
-      usage.rssBytes += s.rssBytes
-      usage.processes += 1
-      queue.push(...(children.get(s.pid) ?? []))
-    }
-    result.set(root, usage)
-  }
+  await Promise.all(
+    roots.map(async (root) => {
+      const usage: TreeUsage = { cpuTicks: 0, rssBytes: 0, processes: 0 }
+      const queue = [root]
+      for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+        const stat = await readStat(pid)
+        if (!stat) continue
+        usage.cpuTicks += stat.cpuTicks
+        usage.rssBytes += stat.rssBytes
+        usage.processes += 1
+        queue.push(...(await readChildren(pid)))
+      }
+      if (usage.processes > 0) result.set(root, usage)
+    }),
+  )
   return result
 }
 

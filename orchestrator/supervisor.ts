@@ -2,10 +2,11 @@ import type { Knex } from 'knex'
 
 import { agentPort, CATALOG, findAgent, type AgentSpec } from '../agents/catalog.js'
 import type { Heartbeat } from '../agents/kit/types.js'
-import { encode, type NatsConnection } from '../core/bus.js'
+import { encode, RECONNECT_MAX_DELAY_MS, type NatsConnection } from '../core/bus.js'
 import type { Config } from '../core/config.js'
 import type { Logger } from '../core/logger.js'
 import { subjects } from '../core/subjects.js'
+import type { HealthReport } from '../core/swarm/health-report.js'
 import { planTransition, type Actor, type LifecycleState } from './lifecycle.js'
 import { isNatsAnswering, probePort } from './probes.js'
 import { saveRecords, saveTransition, type AgentRecord } from './store.js'
@@ -23,9 +24,14 @@ export class Supervisor {
   readonly records: Map<string, AgentRecord>
   private bus: NatsConnection | undefined
   private busSince = 0
+  private busDown = false
+  /** Heartbeat checks wait this long after the bus (re)connects; more after an outage. */
+  private busGraceMs = 0
   private dirty = new Set<string>()
   /** Until when process events of an agent are the orchestrator's own act, not news. */
-  private ownActUntil = new Map<string, number>()
+  private ownActUntil = new Map<string, { until: number; kind: OwnAct }>()
+  /** Agents degraded by an outside probe: their heartbeats alone do not make them active. */
+  private probeFailed = new Set<string>()
   private queue: Promise<void> = Promise.resolve()
 
   constructor(
@@ -41,11 +47,23 @@ export class Supervisor {
   attachBus(bus: NatsConnection): void {
     this.bus = bus
     this.busSince = this.now()
+    this.busDown = false
+    this.busGraceMs = 0
   }
 
-  /** The bus came back after an outage: heartbeats missed meanwhile prove nothing. */
+  /** The bus is gone: no heartbeat can arrive, so none is judged missing until it is back. */
+  onBusDisconnect(): void {
+    this.busDown = true
+  }
+
+  /**
+   * The bus came back after an outage: heartbeats missed meanwhile prove nothing, and the
+   * agents reconnect on their own backoff, up to RECONNECT_MAX_DELAY_MS after the server.
+   */
   onBusReconnect(): void {
     this.busSince = this.now()
+    this.busDown = false
+    this.busGraceMs = RECONNECT_MAX_DELAY_MS
   }
 
   record(name: string): AgentRecord {
@@ -86,29 +104,41 @@ export class Supervisor {
     record.stateChangedAt = t.at
     if (to === 'starting' || to === 'healing') record.readyAt = null
     if (to === 'active') record.readyAt = t.at
+    if (to !== 'degraded') this.probeFailed.delete(name)
     await saveTransition(this.db, record, t)
     this.dirty.delete(name)
 
     const level = to === 'degraded' ? 'warn' : 'info'
     this.log[level]({ target: name, from: t.from, to, reason, actor }, 'agent transition')
     if (this.bus && !this.bus.isClosed()) {
-      this.bus.publish(subjects.lifecycle(name), encode({ ...t, pid: record.pid, restarts: record.restarts }))
+      const message = { ...t, pid: record.pid, restarts: record.restarts, exitCode: record.exitCode }
+      this.bus.publish(subjects.lifecycle(name), encode(message))
     }
     return true
   }
 
-  /** Marks the next process events of an agent as caused by the orchestrator's own act. */
-  expectOwnAct(name: string, ms = 10_000): void {
-    this.ownActUntil.set(name, this.now() + ms)
+  /**
+   * Marks the next process events of an agent as caused by the orchestrator's own act. During
+   * a restart, an exit with a non-zero code is still news: the new process failed (C02).
+   */
+  expectOwnAct(name: string, ms = 10_000, kind: OwnAct = 'stop'): void {
+    this.ownActUntil.set(name, { until: this.now() + ms, kind })
   }
 
   endOwnAct(name: string): void {
     // Pm2 reports a manual stop/restart a moment after the act returns; keep ignoring those.
-    this.ownActUntil.set(name, this.now() + 2000)
+    const kind = this.ownActUntil.get(name)?.kind ?? 'stop'
+    this.ownActUntil.set(name, { until: this.now() + 2000, kind })
   }
 
   private isOwnAct(name: string): boolean {
-    return (this.ownActUntil.get(name) ?? 0) > this.now()
+    return (this.ownActUntil.get(name)?.until ?? 0) > this.now()
+  }
+
+  /** An exit during our own act that is still a failure: a restarted process that crashed. */
+  private isFailedRestart(name: string, exitCode: number | undefined): boolean {
+    const act = this.ownActUntil.get(name)
+    return act?.kind === 'restart' && exitCode !== undefined && exitCode !== 0
   }
 
   /** A heartbeat arrived: the agent is alive, and ready if it was starting. */
@@ -129,7 +159,7 @@ export class Supervisor {
         await this.transition(record.name, 'active', after, 'process')
       } else if (record.state === 'active' && failing) {
         await this.transition(record.name, 'degraded', `health check ${failing.name} failing: ${failing.detail ?? ''}`.trim(), 'process')
-      } else if (record.state === 'degraded' && !failing && this.isRecoverable(record)) {
+      } else if (record.state === 'degraded' && !failing && this.isRecoverable(record) && !this.probeFailed.has(record.name)) {
         await this.transition(record.name, 'active', 'recovered: heartbeats fresh and health checks passing', 'process')
       } else if (record.state === 'stopped' || record.state === 'pending') {
         await this.transition(record.name, 'starting', 'found running', 'process')
@@ -147,7 +177,8 @@ export class Supervisor {
   onExit(name: string, info: { exitCode?: number; planned: boolean }): Promise<void> {
     return this.serial(async () => {
       const record = this.records.get(name)
-      if (!record || record.disabled || this.isOwnAct(name)) return
+      if (!record || record.disabled) return
+      if (this.isOwnAct(name) && !this.isFailedRestart(name, info.exitCode)) return
       if (info.planned) return // an operator's stop or restart: its manual event follows
 
       if (record.state === 'stopped' || record.state === 'pending') return
@@ -161,6 +192,27 @@ export class Supervisor {
       await this.transition(name, 'degraded', reason, 'process', (r) => {
         r.exitCode = code
         r.pid = null
+        r.lastError = reason
+      })
+    })
+  }
+
+  /**
+   * The health agent judged an agent failing from outside (its `/healthz` failed N times in a
+   * row): an active agent becomes degraded, like one whose own health check fails, and stays
+   * so until it is restarted, even while it keeps heartbeating.
+   */
+  onHealthReport(report: HealthReport): Promise<void> {
+    return this.serial(async () => {
+      const record = this.records.get(report.agent)
+      if (!record || record.disabled || report.agent === report.by) return
+      if (report.verdict !== 'failing' || record.state !== 'active') return
+      if (report.pid && record.pid && report.pid !== record.pid) return
+
+      const detail = report.detail ? `: ${report.detail}` : ''
+      const reason = `${report.by} probe ${report.probe} failed ${report.failures} times in a row${detail}`
+      this.probeFailed.add(report.agent)
+      await this.transition(report.agent, 'degraded', reason, 'orchestrator', (r) => {
         r.lastError = reason
       })
     })
@@ -211,7 +263,11 @@ export class Supervisor {
     return this.serial(async () => {
       const now = this.now()
       const staleMs = this.config.MINOGAN_HEARTBEAT_MS * this.config.MINOGAN_STALE_HEARTBEATS
-      const busHealthy = this.bus !== undefined && !this.bus.isClosed() && now - this.busSince > staleMs
+      const busHealthy =
+        this.bus !== undefined &&
+        !this.bus.isClosed() &&
+        !this.busDown &&
+        now - this.busSince > staleMs + this.busGraceMs
 
       for (const spec of CATALOG) {
         const record = this.record(spec.name)
@@ -284,6 +340,9 @@ export class Supervisor {
     this.dirty.add(name)
   }
 }
+
+/** What the orchestrator is doing to an agent while it expects process events of its own. */
+export type OwnAct = 'stop' | 'restart'
 
 export function isAlive(pid: number): boolean {
   try {
