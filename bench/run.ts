@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { ROOT } from '../orchestrator/pm2-apps.js'
+import { benchLeads } from './leads.js'
 import { machine, type BenchResult } from './support.js'
 import { benchSwarmFigures } from './swarm.js'
 
@@ -9,7 +10,10 @@ type Section = { title: string; issue: string; run: () => Promise<BenchResult[]>
 
 // Each part of the product adds its section; `npm run bench -- <word>` runs the sections
 // whose title contains the word.
-const SECTIONS: Section[] = [{ title: 'Swarm start, memory and idle CPU', issue: '#2', run: benchSwarmFigures }]
+const SECTIONS: Section[] = [
+  { title: 'Swarm start, memory and idle CPU', issue: '#2', run: benchSwarmFigures },
+  { title: 'Leads: writes and CSV export', issue: '#3', run: benchLeads },
+]
 
 function table(results: BenchResult[]): string {
   const rows = results.map((r) => {

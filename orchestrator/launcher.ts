@@ -80,7 +80,7 @@ export class Launcher implements AgentActions {
         r.desired = 'running'
       })
     })
-    this.supervisor.expectOwnAct(spec.name)
+    this.supervisor.expectOwnAct(spec.name, 10_000, 'launch')
     try {
       // A stopped entry keeps its old settings in pm2; a fresh one takes today's.
       if (existing) await this.pm2.delete(spec.name).catch(() => undefined)

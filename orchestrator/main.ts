@@ -137,9 +137,10 @@ async function run(config: Config, log: Logger): Promise<void> {
   await launcher.launchPhase('swarm', new Set(caddyPlan.launch ? [] : ['caddy']))
   log.info({ agents: CATALOG.length }, 'swarm launched')
 
-  const sampling = setInterval(() => {
-    sampler.sample().catch((err: unknown) => log.warn({ err }, 'sampling failed'))
-  }, config.MINOGAN_SAMPLE_MS)
+  // A first sample at once gives every agent its process-manager sub-state.
+  const sample = () => sampler.sample().catch((err: unknown) => log.warn({ err }, 'sampling failed'))
+  void sample()
+  const sampling = setInterval(() => void sample(), config.MINOGAN_SAMPLE_MS)
 
   const shutdown = async (signal: string): Promise<void> => {
     if (stopping) return

@@ -27,6 +27,8 @@ export type Pm2App = {
   max_restarts?: number
   min_uptime?: number
   exp_backoff_restart_delay?: number
+  /** Exit codes pm2 must not restart on: 78 is bad configuration, a loop cannot fix it. */
+  stop_exit_codes?: number[]
   wait_ready?: boolean
   listen_timeout?: number
   kill_timeout: number
@@ -118,7 +120,9 @@ export function agentApp(spec: AgentSpec, config: Config, env: Record<string, st
     // The healer decides restarts for every other agent (C01): pm2 must not restart
     // behind its back, nor count restarts it does not make.
     autorestart: selfRestart,
-    ...(selfRestart ? { min_uptime: 5000, max_restarts: 1000, exp_backoff_restart_delay: 100 } : {}),
+    ...(selfRestart
+      ? { min_uptime: 5000, max_restarts: 1000, exp_backoff_restart_delay: 100, stop_exit_codes: [78] }
+      : {}),
     wait_ready: !isBinary,
     listen_timeout: config.MINOGAN_READY_TIMEOUT_MS,
     kill_timeout: spec.killTimeoutMs,
@@ -142,6 +146,7 @@ export function orchestratorApp(config: Config, env: Record<string, string>): Pm
     min_uptime: 5000,
     max_restarts: 1000,
     exp_backoff_restart_delay: 100,
+    stop_exit_codes: [78],
     // Stopping the swarm runs one phase at a time, each bounded by its slowest agent.
     kill_timeout: longestStop * 3 + 10_000,
     ...logFiles(config, ORCHESTRATOR),

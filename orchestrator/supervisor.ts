@@ -118,8 +118,9 @@ export class Supervisor {
   }
 
   /**
-   * Marks the next process events of an agent as caused by the orchestrator's own act. During
-   * a restart, an exit with a non-zero code is still news: the new process failed (C02).
+   * Marks the next process events of an agent as caused by the orchestrator's own act. Exits
+   * that the act cannot cause are still news (C02): any exit during a launch, and an exit
+   * with a non-zero code during a restart (the old process is killed, reported as code 0).
    */
   expectOwnAct(name: string, ms = 10_000, kind: OwnAct = 'stop'): void {
     this.ownActUntil.set(name, { until: this.now() + ms, kind })
@@ -135,10 +136,11 @@ export class Supervisor {
     return (this.ownActUntil.get(name)?.until ?? 0) > this.now()
   }
 
-  /** An exit during our own act that is still a failure: a restarted process that crashed. */
-  private isFailedRestart(name: string, exitCode: number | undefined): boolean {
-    const act = this.ownActUntil.get(name)
-    return act?.kind === 'restart' && exitCode !== undefined && exitCode !== 0
+  /** An exit during our own act that is still a failure: a new process that crashed. */
+  private isFailureDuringAct(name: string, exitCode: number | undefined): boolean {
+    const kind = this.ownActUntil.get(name)?.kind
+    if (kind === 'launch') return true
+    return kind === 'restart' && typeof exitCode === 'number' && exitCode !== 0
   }
 
   /** A heartbeat arrived: the agent is alive, and ready if it was starting. */
@@ -178,7 +180,7 @@ export class Supervisor {
     return this.serial(async () => {
       const record = this.records.get(name)
       if (!record || record.disabled) return
-      if (this.isOwnAct(name) && !this.isFailedRestart(name, info.exitCode)) return
+      if (this.isOwnAct(name) && !this.isFailureDuringAct(name, info.exitCode)) return
       if (info.planned) return // an operator's stop or restart: its manual event follows
 
       if (record.state === 'stopped' || record.state === 'pending') return
@@ -342,7 +344,7 @@ export class Supervisor {
 }
 
 /** What the orchestrator is doing to an agent while it expects process events of its own. */
-export type OwnAct = 'stop' | 'restart'
+export type OwnAct = 'launch' | 'stop' | 'restart'
 
 export function isAlive(pid: number): boolean {
   try {

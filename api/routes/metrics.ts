@@ -2,7 +2,8 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi'
 import type { Knex } from 'knex'
 import { z } from 'zod'
 
-import { CATALOG } from '../../agents/catalog.js'
+import { CATALOG, type AgentSpec } from '../../agents/catalog.js'
+import { readRestartHistory, restartBudget, type RestartHistory } from '../../core/swarm/restart-budget.js'
 import type { ApiDeps, ApiRouter, RouteModule } from '../types.js'
 
 /** The stored state of agents (written by the orchestrator), read for the metrics routes. */
@@ -86,6 +87,24 @@ async function latestSamples(db: Knex): Promise<Map<string, SampleRow>> {
   return byAgent
 }
 
+/** The healer's budget for one agent; none for the agents pm2 restarts itself (the healer). */
+function budgetView(
+  spec: AgentSpec,
+  history: RestartHistory | undefined,
+  settings: { limit: number; windowMs: number },
+  nowMs: number,
+) {
+  if (spec.selfRestart) return null
+  const budget = restartBudget(history?.restarts ?? [], nowMs, settings)
+  return {
+    limit: budget.limit,
+    used: budget.used,
+    window_seconds: Math.round(budget.windowMs / 1000),
+    exhausted: budget.exhausted,
+    next_restart_at: iso(budget.nextRestartAt),
+  }
+}
+
 function summarise(views: Array<ReturnType<typeof agentView>>) {
   const services = { total: views.length, active: 0, degraded: 0, stopped: 0, disabled: 0 }
   for (const view of views) {
@@ -120,9 +139,15 @@ function register(router: ApiRouter, deps: ApiDeps): void {
   router.get('/api/metrics/agents', async (ctx) => {
     const now = deps.now()
     const rows = await agentRows(deps.db)
-    const agents = CATALOG.map((a) =>
-      agentView(a.name, a.department, rows.get(a.name), now.getTime()),
-    )
+    const settings = {
+      limit: deps.config.MINOGAN_RESTART_BUDGET,
+      windowMs: deps.config.MINOGAN_RESTART_WINDOW_MS,
+    }
+    const history = await readRestartHistory(deps.db, now.getTime() - settings.windowMs)
+    const agents = CATALOG.map((a) => ({
+      ...agentView(a.name, a.department, rows.get(a.name), now.getTime()),
+      restart_budget: budgetView(a, history.get(a.name), settings, now.getTime()),
+    }))
     ctx.body = { agents, count: agents.length, timestamp: now.toISOString() }
   })
 
@@ -170,6 +195,19 @@ export const MetricsSchema = z
   })
   .meta({ id: 'Metrics' })
 
+export const RestartBudgetSchema = z
+  .object({
+    limit: z.number().int().describe('restarts the healer may make in any sliding window'),
+    used: z.number().int().describe('restarts the healer made in the window ending now'),
+    window_seconds: z.number().int(),
+    exhausted: z.boolean().describe('the next failure leaves the agent stopped'),
+    next_restart_at: z.iso
+      .datetime()
+      .nullable()
+      .describe('when exhausted: when a counted restart leaves the window; else null'),
+  })
+  .meta({ id: 'RestartBudget' })
+
 export const AgentStatusSchema = z
   .object({
     name: z.string(),
@@ -185,6 +223,9 @@ export const AgentStatusSchema = z
     heartbeat_age_seconds: z.number().nullable(),
     state_changed_at: z.iso.datetime().nullable(),
     restarts: z.number().int(),
+    restart_budget: RestartBudgetSchema.nullable().describe(
+      'null for the healer, which pm2 restarts itself',
+    ),
   })
   .meta({ id: 'AgentStatus' })
 

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
@@ -6,6 +6,7 @@ import { loadConfig, type Config } from '../../core/config.js'
 import { createDb, type Knex } from '../../core/db/index.js'
 import { migrate } from '../../core/db/migrate.js'
 import { bootstrapKeyLine, ensureBootstrapKey } from '../../core/keys/index.js'
+import { EXIT_CONFIG } from '../../core/errors.js'
 import { createLogger } from '../../core/logger.js'
 import { Pm2Backend } from '../../orchestrator/backends/pm2.js'
 import { ORCHESTRATOR, orchestratorApp, swarmEnv } from '../../orchestrator/pm2-apps.js'
@@ -18,6 +19,31 @@ const DEFAULT_WAIT_S = 120
 async function isOnline(pm2: Pm2Backend): Promise<boolean> {
   const list = await pm2.list({ ownOnly: true })
   return list.some((p) => p.name === ORCHESTRATOR && p.status === 'online')
+}
+
+/** The message of the last fatal line of a pino log, if its process died of one. */
+function lastFatal(path: string, since: number): { message: string; isConfig: boolean } | undefined {
+  if (!existsSync(path)) return undefined
+  const lines = readFileSync(path, 'utf8').trimEnd().split('\n').slice(-20).reverse()
+  for (const line of lines) {
+    try {
+      const entry = JSON.parse(line) as {
+        level?: string
+        time?: string
+        msg?: string
+        err?: { message?: string; code?: string }
+      }
+      if (entry.level === 'fatal' && Date.parse(entry.time ?? '') >= since) {
+        return {
+          message: `${entry.msg ?? ''}: ${entry.err?.message ?? ''}`,
+          isConfig: entry.err?.code === 'CONFIG_INVALID',
+        }
+      }
+    } catch {
+      // not a JSON line
+    }
+  }
+  return undefined
 }
 
 /** Prints transitions stored since `sinceId`; returns the last id printed. */
@@ -66,6 +92,7 @@ const command: Command = {
       args,
       options: { detach: { type: 'boolean', short: 'd' }, wait: { type: 'string' } },
     })
+    const startedAt = Date.now() - 1000
     const config = loadConfig()
     const waitS = values.wait ? Number(values.wait) : DEFAULT_WAIT_S
     const db = createDb(config)
@@ -83,6 +110,11 @@ const command: Command = {
       const { up, agents } = await waitForSwarm(db, waitS * 1000, () => isOnline(pm2))
       console.log(renderStatus(agents))
       if (!up) {
+        const fatal = lastFatal(join(config.dataDir, 'logs', `${ORCHESTRATOR}.out.log`), startedAt)
+        if (fatal) {
+          console.error(`the orchestrator stopped: ${fatal.message}`)
+          return fatal.isConfig ? EXIT_CONFIG : 1
+        }
         console.error(`the swarm is not fully up after ${waitS} s: see the reasons above and ${join(config.dataDir, 'logs')}`)
         return 1
       }

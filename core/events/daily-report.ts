@@ -20,7 +20,7 @@ export function reportPeriod(now: Date, day?: string): ReportPeriod {
   }
 
   const start = new Date(`${day}T00:00:00Z`)
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || Number.isNaN(start.getTime())) {
+  if (Number.isNaN(start.getTime()) || start.toISOString().slice(0, 10) !== day) {
     throw new MinoganError('REPORT_DAY_INVALID', `expected a day as YYYY-MM-DD, got "${day}"`, {
       status: 422,
     })

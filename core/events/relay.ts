@@ -75,17 +75,30 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let failures = 0
   let retryTimer: NodeJS.Timeout | undefined
 
+  const markFailed = async (rows: OutboxRow[], reason: unknown): Promise<void> => {
+    const message = String((reason as Error)?.message ?? reason).slice(0, 500)
+    await db('outbox')
+      .whereIn('seq', rows.map((r) => r.seq))
+      .update({ attempts: db.raw('attempts + 1'), last_error: message })
+  }
+
   const publishBatch = async (): Promise<number> => {
-    if (!isStreamReady) {
-      await ensureEventsStream(await jetstreamManager(bus, { timeout: publishTimeoutMs }))
-      isStreamReady = true
-    }
     const rows: OutboxRow[] = await db('outbox')
       .whereNull('sent_at')
       .orderBy('seq')
       .limit(batchSize)
       .select('seq', 'id', 'subject', 'payload')
     if (rows.length === 0) return 0
+
+    if (!isStreamReady) {
+      try {
+        await ensureEventsStream(await jetstreamManager(bus, { timeout: publishTimeoutMs }))
+        isStreamReady = true
+      } catch (err) {
+        await markFailed(rows, err)
+        throw err
+      }
+    }
 
     // Sent back to back on one connection, so they reach the stream in seq order.
     const results = await Promise.allSettled(
@@ -103,10 +116,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
     if (failed.length > 0) {
       const first = results.find((r) => r.status === 'rejected') as PromiseRejectedResult
-      const message = String((first.reason as Error)?.message ?? first.reason).slice(0, 500)
-      await db('outbox')
-        .whereIn('seq', failed.map((r) => r.seq))
-        .update({ attempts: db.raw('attempts + 1'), last_error: message })
+      await markFailed(failed, first.reason)
       throw first.reason
     }
     return stored.length

@@ -177,6 +177,13 @@ for (const backend of BACKENDS) {
           heartbeat_age_seconds: 2.5,
           state_changed_at: new Date(now - 60_000).toISOString(),
           restarts: 0,
+          restart_budget: {
+            limit: 3,
+            used: 0,
+            window_seconds: 3600,
+            exhausted: false,
+            next_restart_at: null,
+          },
         })
         assert.equal(byName.get('lead-api')?.url, 'http://127.0.0.1:3000')
         assert.deepEqual(byName.get('email')?.health, [], 'bad health JSON reads as none')
