@@ -5,7 +5,10 @@ import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 
+import { connect } from '@nats-io/transport-node'
+
 import { CATALOG } from '../../agents/catalog.js'
+import { subjects } from '../../core/subjects.js'
 import { ROOT } from '../../orchestrator/pm2-apps.js'
 import { startNats } from '../support/nats.js'
 import { freePort } from '../support/ports.js'
@@ -144,6 +147,26 @@ describe('the swarm under pm2', { timeout: 240_000 }, () => {
     })
 
     assert.match(queen.reason ?? '', /operator/)
+  })
+
+  it('starts a stopped agent on a swarm.control.start request and says so', async () => {
+    const nc = await connect({ servers: `nats://127.0.0.1:${swarm.natsPort}` })
+    try {
+      const reply = await nc.request(subjects.control('start'), JSON.stringify({ agent: 'queen' }), {
+        timeout: 30_000,
+      })
+      const answer = reply.json<{ ok: boolean }>()
+      const unknown = await nc.request(subjects.control('stop'), JSON.stringify({ agent: 'nobody' }))
+
+      assert.equal(answer.ok, true)
+      assert.deepEqual(unknown.json(), { ok: false, code: 'AGENT_UNKNOWN', message: 'no agent named "nobody"' })
+      await waitFor('queen active again', async () => {
+        const queen = (await agents(swarm, key)).find((a) => a.name === 'queen')
+        return queen?.state === 'active'
+      })
+    } finally {
+      await nc.close()
+    }
   })
 
   it('stops the swarm leaving no process of it behind', async () => {
