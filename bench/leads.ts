@@ -260,7 +260,7 @@ function seedRow(i: number, nowMs: number): Record<string, string | number | nul
 }
 
 /** A migrated data dir with `count` leads, inserted straight into SQLite in big transactions. */
-async function seededDataDir(count: number): Promise<{ path: string; cleanup: () => void }> {
+export async function seededDataDir(count: number): Promise<{ path: string; cleanup: () => void }> {
   const dir = tempDir('minogan-bench-export-')
   const db = createDb({ dataDir: dir.path, MINOGAN_SQLITE_CLIENT: 'better-sqlite3' })
   await migrate(db, createLogger('bench', { level: 'warn' }))

@@ -45,7 +45,11 @@ function answer(socket: Socket, supervisor: Supervisor, launcher: Launcher, log:
   socket.on('data', (chunk) => {
     buffered += chunk.toString('utf8')
     if (buffered.length > MAX_REQUEST_BYTES) {
-      reply({ ok: false, code: 'CONTROL_REQUEST_TOO_LONG', message: `over ${MAX_REQUEST_BYTES} bytes` })
+      reply({
+        ok: false,
+        code: 'CONTROL_REQUEST_TOO_LONG',
+        message: `over ${MAX_REQUEST_BYTES} bytes`,
+      })
       return
     }
     const end = buffered.indexOf('\n')
@@ -55,13 +59,20 @@ function answer(socket: Socket, supervisor: Supervisor, launcher: Launcher, log:
     const request = parse(buffered.slice(0, end))
     if (!request?.action || !ACTIONS.includes(request.action)) {
       const got = request?.action ?? 'nothing'
-      reply({ ok: false, code: 'CONTROL_ACTION_UNKNOWN', message: `expected one of ${ACTIONS.join(', ')}, got ${got}` })
+      reply({
+        ok: false,
+        code: 'CONTROL_ACTION_UNKNOWN',
+        message: `expected one of ${ACTIONS.join(', ')}, got ${got}`,
+      })
       return
     }
-    handleControl(request.action, request, supervisor, launcher).then(reply, (err: Error & { code?: string }) => {
-      log.warn({ err, action: request.action, target: request.agent }, 'control request failed')
-      reply({ ok: false, code: err.code ?? 'CONTROL_FAILED', message: err.message })
-    })
+    handleControl(request.action, request, supervisor, launcher).then(
+      reply,
+      (err: Error & { code?: string }) => {
+        log.warn({ err, action: request.action, target: request.agent }, 'control request failed')
+        reply({ ok: false, code: err.code ?? 'CONTROL_FAILED', message: err.message })
+      },
+    )
   })
 }
 

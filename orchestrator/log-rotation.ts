@@ -13,7 +13,10 @@ export type RotationSettings = {
 const MB = 1024 * 1024
 
 /** Rotation settings from MINOGAN_LOG_MAX_MB and MINOGAN_LOG_KEEP. */
-export function rotationSettings(config: { MINOGAN_LOG_MAX_MB: number; MINOGAN_LOG_KEEP: number }): RotationSettings {
+export function rotationSettings(config: {
+  MINOGAN_LOG_MAX_MB: number
+  MINOGAN_LOG_KEEP: number
+}): RotationSettings {
   return { maxBytes: Math.round(config.MINOGAN_LOG_MAX_MB * MB), keep: config.MINOGAN_LOG_KEEP }
 }
 
@@ -88,7 +91,8 @@ export function startLogRotation(
     running = true
     rotateLogs(dir, settings)
       .then((rotated) => {
-        if (rotated.length > 0) log.info({ files: rotated, maxBytes: settings.maxBytes }, 'logs rotated')
+        if (rotated.length > 0)
+          log.info({ files: rotated, maxBytes: settings.maxBytes }, 'logs rotated')
       })
       .catch((err: unknown) => log.warn({ err, dir }, 'log rotation failed'))
       .finally(() => {

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '../core/logger.js'
 import { subjects } from '../core/subjects.js'
 import { controlSocketPath } from '../core/swarm/control.js'
 import type { HealthReport } from '../core/swarm/health-report.js'
+import { startOutboxRelay } from '../core/events/relay.js'
 import { Pm2Backend, type Pm2Event } from './backends/pm2.js'
 import { serveControl } from './control.js'
 import { serveControlSocket } from './control-socket.js'
@@ -24,13 +25,36 @@ import { Sampler } from './sampler.js'
 import { loadRecords } from './store.js'
 import { Supervisor } from './supervisor.js'
 
-const TICK_MS = 1000
+/**
+ * How often the periodic checks run: each second, or a quarter heartbeat when heartbeats are
+ * faster, so a hung agent is noticed close to MINOGAN_STALE_HEARTBEATS intervals, not a
+ * second later.
+ */
+function tickMs(config: Config): number {
+  return Math.min(1000, Math.max(100, Math.round(config.MINOGAN_HEARTBEAT_MS / 4)))
+}
+
+// pm2 reports a deliberate stop (pm2 stop/restart) with two exits: `stopping` when the process
+// ends, then `stopped` when the stop call completes. A crash is one lone `stopped` exit.
+const STOP_ECHO_MS = 10_000
+const stopsInProgress = new Map<string, number>()
+
+function isPlannedExit(event: Pm2Event): boolean {
+  if (event.status === 'stopping') {
+    stopsInProgress.set(event.name, Date.now())
+    return true
+  }
+  const since = stopsInProgress.get(event.name)
+  stopsInProgress.delete(event.name)
+  return since !== undefined && Date.now() - since < STOP_ECHO_MS
+}
 
 function routePm2Event(supervisor: Supervisor, event: Pm2Event): void {
   if (!findAgent(event.name)) return
   if (event.event === 'exit') {
-    void supervisor.onExit(event.name, { exitCode: event.exitCode, planned: event.status === 'stopping' })
+    void supervisor.onExit(event.name, { exitCode: event.exitCode, planned: isPlannedExit(event) })
   } else if (event.event === 'online') {
+    stopsInProgress.delete(event.name)
     void supervisor.onOperatorAct(event.name, 'online')
   } else if (event.manually && (event.event === 'stop' || event.event === 'delete')) {
     void supervisor.onOperatorAct(event.name, event.event)
@@ -109,7 +133,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   const launcher = new Launcher(pm2, supervisor, config, swarmEnv(), log)
   const sampler = new Sampler(db, config, supervisor, () => pm2.list({ ownOnly: true }), log)
   // Checks run from the start: the nats agent turns active when its port answers.
-  const ticker = setInterval(() => void supervisor.tick(), TICK_MS)
+  const ticker = setInterval(() => void supervisor.tick(), tickMs(config))
   const stopRotation = startLogRotation(join(config.dataDir, 'logs'), rotationSettings(config), log)
   const closeSocket = await openControlSocket(config, supervisor, launcher, log)
 
@@ -129,6 +153,9 @@ async function run(config: Config, log: Logger): Promise<void> {
   supervisor.attachBus(bus)
   listenHeartbeats(bus, supervisor)
   serveControl(bus, supervisor, launcher, log)
+  // Domain events written with their changes reach JetStream through the orchestrator,
+  // the one process that is up whenever any producer is.
+  const relay = startOutboxRelay({ db, bus, log, pollMs: config.MINOGAN_OUTBOX_POLL_MS })
 
   await launcher.launchPhase('api', new Set())
   const caddy = findAgent('caddy')
@@ -149,6 +176,8 @@ async function run(config: Config, log: Logger): Promise<void> {
     clearInterval(ticker)
     clearInterval(sampling)
     stopRotation()
+    // Events committed from here on wait in the outbox for the next start.
+    await relay.stop()
     await launcher.stopAll(`swarm stopped (${signal} to the orchestrator)`)
     await closeSocket()
     await supervisor.flush()

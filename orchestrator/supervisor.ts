@@ -13,6 +13,8 @@ import { saveRecords, saveTransition, type AgentRecord } from './store.js'
 
 /** Exit code 78 means bad configuration: restarting cannot help. */
 const EXIT_CONFIG = 78
+/** How long an operator's pm2 stop or restart may take between its exit and its next event. */
+const OPERATOR_SETTLE_MS = 10_000
 
 /**
  * The orchestrator's view of the swarm: one record per agent, every change a lifecycle
@@ -32,6 +34,11 @@ export class Supervisor {
   private ownActUntil = new Map<string, { until: number; kind: OwnAct }>()
   /** Agents degraded by an outside probe: their heartbeats alone do not make them active. */
   private probeFailed = new Set<string>()
+  /**
+   * Agents an operator is stopping or restarting through pm2: their process ended on purpose
+   * and pm2's follow-up event (online, stop) is on its way, so periodic checks wait for it.
+   */
+  private settlingUntil = new Map<string, number>()
   private queue: Promise<void> = Promise.resolve()
 
   constructor(
@@ -181,7 +188,11 @@ export class Supervisor {
       const record = this.records.get(name)
       if (!record || record.disabled) return
       if (this.isOwnAct(name) && !this.isFailureDuringAct(name, info.exitCode)) return
-      if (info.planned) return // an operator's stop or restart: its manual event follows
+      if (info.planned) {
+        // An operator's stop or restart: its manual event follows.
+        this.settlingUntil.set(name, this.now() + OPERATOR_SETTLE_MS)
+        return
+      }
 
       if (record.state === 'stopped' || record.state === 'pending') return
       const code = info.exitCode ?? null
@@ -227,6 +238,7 @@ export class Supervisor {
   onOperatorAct(name: string, act: 'stop' | 'delete' | 'online'): Promise<void> {
     return this.serial(async () => {
       const record = this.records.get(name)
+      this.settlingUntil.delete(name)
       if (!record || record.disabled || this.isOwnAct(name)) return
 
       if (act === 'stop' || act === 'delete') {
@@ -278,7 +290,7 @@ export class Supervisor {
           await this.checkBinary(spec, record)
           continue
         }
-        if (this.isOwnAct(spec.name)) continue
+        if (this.isOwnAct(spec.name) || (this.settlingUntil.get(spec.name) ?? 0) > now) continue
         await this.checkNode(record, now, staleMs, busHealthy)
       }
       await this.flush()

@@ -50,7 +50,10 @@ async function start(ctx: AgentContext): Promise<AgentRuntime> {
   // that failed while it was away, with the budget already spent on them.
   healer.start()
   log.info(
-    { budget: config.MINOGAN_RESTART_BUDGET, window: formatWindow(config.MINOGAN_RESTART_WINDOW_MS) },
+    {
+      budget: config.MINOGAN_RESTART_BUDGET,
+      window: formatWindow(config.MINOGAN_RESTART_WINDOW_MS),
+    },
     'healer watching',
   )
 
@@ -67,7 +70,13 @@ function health(ctx: AgentContext): HealthIndicator[] {
   const { config } = ctx
   const budget = `${config.MINOGAN_RESTART_BUDGET} restarts per agent per ${formatWindow(config.MINOGAN_RESTART_WINDOW_MS)}`
   if (control && !control.isBusUp()) {
-    return [{ name: 'control', status: 'degraded', detail: `bus down: reaching the orchestrator over its socket; ${budget}` }]
+    return [
+      {
+        name: 'control',
+        status: 'degraded',
+        detail: `bus down: reaching the orchestrator over its socket; ${budget}`,
+      },
+    ]
   }
   return [{ name: 'control', status: 'ok', detail: budget }]
 }

@@ -7,7 +7,11 @@ import { subjects } from '../../core/subjects.js'
 import { createDeliveryEngine, type DeliveryEngine } from '../../core/webhooks/engine.js'
 import { startEventIntake, type EventIntake } from '../../core/webhooks/intake.js'
 import type { PaceRule } from '../../core/webhooks/pacing.js'
-import { isActive, startWebhookRegistry, type WebhookRegistry } from '../../core/webhooks/registry.js'
+import {
+  isActive,
+  startWebhookRegistry,
+  type WebhookRegistry,
+} from '../../core/webhooks/registry.js'
 import { retryPolicyFrom } from '../../core/webhooks/retry.js'
 import { deliveryCounts } from '../../core/webhooks/store.js'
 import { defineAgent, runIfMain } from '../kit/run.js'
@@ -40,16 +44,17 @@ export type NotificationsDeps = {
  */
 export async function startNotifications(deps: NotificationsDeps): Promise<Notifications> {
   const { db, bus, config, log } = deps
-  let engine: DeliveryEngine | undefined
+  // The registry starts first and may change before the engine exists.
+  let kickEngine = (): void => undefined
 
   const registry = await startWebhookRegistry({
     db,
     dataDir: config.dataDir,
     log,
     allowPrivate: config.MINOGAN_ALLOW_PRIVATE_TARGETS,
-    onChange: () => engine?.kick(),
+    onChange: () => kickEngine(),
   })
-  engine = createDeliveryEngine({
+  const engine = createDeliveryEngine({
     db,
     registry,
     log,
@@ -59,6 +64,7 @@ export async function startNotifications(deps: NotificationsDeps): Promise<Notif
     concurrency: config.MINOGAN_WEBHOOK_CONCURRENCY,
     paceRules: deps.paceRules,
   })
+  kickEngine = () => engine.kick()
   const deliveries = engine
   const intake = startEventIntake({
     bus,
@@ -75,12 +81,24 @@ export async function startNotifications(deps: NotificationsDeps): Promise<Notif
 
   const health = async (): Promise<HealthIndicator[]> => {
     const active = registry.list().filter(isActive)
-    const counts = await deliveryCounts(db, Date.now(), active.map((w) => w.id))
+    const counts = await deliveryCounts(
+      db,
+      Date.now(),
+      active.map((w) => w.id),
+    )
     const configError = registry.configError()
     return [
       intake.isConnected()
-        ? { name: 'event-consumer', status: 'ok', detail: 'durable consumer "notifications" on events.>' }
-        : { name: 'event-consumer', status: 'failing', detail: `not consuming: ${intake.lastError() ?? 'connecting'}` },
+        ? {
+            name: 'event-consumer',
+            status: 'ok',
+            detail: 'durable consumer "notifications" on events.>',
+          }
+        : {
+            name: 'event-consumer',
+            status: 'failing',
+            detail: `not consuming: ${intake.lastError() ?? 'connecting'}`,
+          },
       {
         name: 'deliveries-due',
         status: counts.due > BACKLOG_DEGRADED ? 'degraded' : 'ok',
@@ -92,7 +110,11 @@ export async function startNotifications(deps: NotificationsDeps): Promise<Notif
         detail: `${counts.dead} dead-lettered; see GET /api/webhooks/deliveries?state=dead`,
       },
       configError
-        ? { name: 'webhook-config', status: 'degraded', detail: `notification_config.json rejected, last good in force: ${configError}` }
+        ? {
+            name: 'webhook-config',
+            status: 'degraded',
+            detail: `notification_config.json rejected, last good in force: ${configError}`,
+          }
         : { name: 'webhook-config', status: 'ok', detail: `${registry.list().length} webhooks` },
     ]
   }
@@ -117,7 +139,12 @@ const agent = defineAgent({
   name: 'notifications',
   usesDatabase: true,
   start: async (ctx) => {
-    running = await startNotifications({ db: ctx.db, bus: ctx.bus, config: ctx.config, log: ctx.log })
+    running = await startNotifications({
+      db: ctx.db,
+      bus: ctx.bus,
+      config: ctx.config,
+      log: ctx.log,
+    })
     const current = running
     return { stop: () => current.stop() }
   },

@@ -24,6 +24,7 @@ import {
   type LeadFilter,
 } from '../../core/leads/index.js'
 import { LeadError } from '../../core/leads/errors.js'
+import { nudgeOutbox } from '../../core/events/outbox.js'
 import { createLeadWriter, type LeadWriter } from '../../core/leads/write-queue.js'
 import { problemResponse, z } from '../openapi.js'
 import { ApiError } from '../problem.js'
@@ -277,8 +278,16 @@ async function convert(ctx: Context, deps: ApiDeps, writer: LeadWriter): Promise
 }
 
 function register(router: ApiRouter, deps: ApiDeps): void {
-  // One writer per app: on SQLite it batches concurrent lead writes into one commit.
-  const writer = createLeadWriter(deps.db)
+  // One writer per app: on SQLite it batches concurrent lead writes into one commit. After
+  // each commit the outbox relay is nudged, so webhooks leave at once, not at its next poll.
+  const batched = createLeadWriter(deps.db)
+  const writer: LeadWriter = {
+    run: async (work) => {
+      const result = await batched.run(work)
+      nudgeOutbox(deps.bus)
+      return result
+    },
+  }
   router.post('/api/leads', (ctx) => createLead(ctx, deps, writer))
   // The fixed paths first: /api/leads/:id would otherwise take "data" and "export" as ids.
   router.get('/api/leads/data', (ctx) => listLeads(ctx, deps))

@@ -2,7 +2,6 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi'
 
 import { MinoganError } from '../../core/errors.js'
 import { recordDailyReport } from '../../core/events/daily-report.js'
-import { newEventId } from '../../core/events/outbox.js'
 import { subjects } from '../../core/subjects.js'
 import {
   WEBHOOK_FORMATS,
@@ -12,7 +11,6 @@ import {
   type Webhook,
 } from '../../core/webhooks/config.js'
 import { WebhookUrlError } from '../../core/webhooks/errors.js'
-import { buildBody, buildRequest, TEST_EVENT_TYPE } from '../../core/webhooks/formats/index.js'
 import {
   createApiWebhook,
   deleteApiWebhook,
@@ -24,9 +22,8 @@ import {
   updateApiWebhook,
   type DeliveryWithAttempts,
 } from '../../core/webhooks/manage.js'
-import { classifyError, classifyResponse, type AttemptOutcome } from '../../core/webhooks/outcome.js'
-import { sendWebhook, type SendResult } from '../../core/webhooks/sender.js'
 import { DELIVERY_STATES } from '../../core/webhooks/store.js'
+import { sendTestMessage } from '../../core/webhooks/test-message.js'
 import { checkWebhookUrl } from '../../core/webhooks/url-guard.js'
 import { problemResponse, z } from '../openapi.js'
 import { ApiError } from '../problem.js'
@@ -42,7 +39,11 @@ import { parseBody, parseQuery } from '../validate.js'
 
 const WebhookBodySchema = z
   .object({
-    url: z.string().min(1).max(2048).describe('http(s) URL; loopback and private addresses refused unless allowed'),
+    url: z
+      .string()
+      .min(1)
+      .max(2048)
+      .describe('http(s) URL; loopback and private addresses refused unless allowed'),
     events: z.array(subscriptionSchema).min(1).describe('Event types, or "*" for all'),
     format: z.enum(WEBHOOK_FORMATS).default('json'),
     name: z.string().trim().min(1).max(80).optional(),
@@ -67,14 +68,19 @@ const WebhookPatchSchema = z
 const WebhookSchema = z
   .object({
     id: z.string(),
-    source: z.enum(['file', 'api']).describe('file: notification_config.json; api: made through this API'),
+    source: z
+      .enum(['file', 'api'])
+      .describe('file: notification_config.json; api: made through this API'),
     name: z.string().nullable(),
     url: z.string(),
     events: z.array(z.string()),
     format: z.enum(WEBHOOK_FORMATS),
     enabled: z.boolean(),
     status: z.enum(['active', 'disabled']),
-    disabled_reason: z.string().nullable().describe('Why a receiver or an operator switched it off'),
+    disabled_reason: z
+      .string()
+      .nullable()
+      .describe('Why a receiver or an operator switched it off'),
     has_secret: z.boolean().describe('JSON deliveries are signed (Standard Webhooks) when true'),
   })
   .meta({ id: 'Webhook' })
@@ -91,7 +97,13 @@ const DeliveryQuerySchema = z.object({
 })
 
 const ReportBodySchema = z
-  .object({ date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/).optional().describe('A UTC day; default the last 24 h') })
+  .object({
+    date: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}$/)
+      .optional()
+      .describe('A UTC day; default the last 24 h'),
+  })
   .strict()
 
 function webhookView(webhook: Webhook) {
@@ -144,13 +156,23 @@ function deliveryView(d: DeliveryWithAttempts) {
 function webhookIdOf(raw: string | undefined): string {
   const parsed = webhookIdSchema.safeParse(raw)
   if (parsed.success) return parsed.data
-  throw new ApiError(404, 'WEBHOOK_NOT_FOUND', 'Webhook not found', `no webhook "${String(raw).slice(0, 60)}"`)
+  throw new ApiError(
+    404,
+    'WEBHOOK_NOT_FOUND',
+    'Webhook not found',
+    `no webhook "${String(raw).slice(0, 60)}"`,
+  )
 }
 
 function deliveryIdOf(raw: string | undefined): string {
   const parsed = DeliveryIdParams.shape.id.safeParse(raw)
   if (parsed.success) return parsed.data
-  throw new ApiError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found', `no delivery "${String(raw).slice(0, 60)}"`)
+  throw new ApiError(
+    404,
+    'DELIVERY_NOT_FOUND',
+    'Delivery not found',
+    `no delivery "${String(raw).slice(0, 60)}"`,
+  )
 }
 
 async function checkUrl(url: string, allowPrivate: boolean): Promise<void> {
@@ -166,9 +188,14 @@ async function checkUrl(url: string, allowPrivate: boolean): Promise<void> {
 }
 
 async function findWebhook(deps: ApiDeps, id: string) {
-  const listing = await listWebhooks(deps.db, deps.config.dataDir, deps.config.MINOGAN_ALLOW_PRIVATE_TARGETS)
+  const listing = await listWebhooks(
+    deps.db,
+    deps.config.dataDir,
+    deps.config.MINOGAN_ALLOW_PRIVATE_TARGETS,
+  )
   const webhook = listing.webhooks.find((w) => w.id === id)
-  if (!webhook) throw new ApiError(404, 'WEBHOOK_NOT_FOUND', 'Webhook not found', `no webhook "${id}"`)
+  if (!webhook)
+    throw new ApiError(404, 'WEBHOOK_NOT_FOUND', 'Webhook not found', `no webhook "${id}"`)
   return { webhook, listing }
 }
 
@@ -188,42 +215,6 @@ function announceChange(deps: ApiDeps): void {
     deps.bus.publish(subjects.webhooksChanged)
   } catch {
     // The agent re-reads on its own poll within seconds.
-  }
-}
-
-async function sendTest(deps: ApiDeps, webhook: Webhook, allowPrivate: boolean) {
-  const now = deps.now()
-  const event = {
-    id: newEventId(),
-    type: TEST_EVENT_TYPE,
-    timestamp: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    data: { message: 'Test message from MinoGAN', webhook_id: webhook.id },
-  }
-  const request = buildRequest({
-    format: webhook.format,
-    url: webhook.url,
-    body: buildBody(webhook.format, event, webhook.name),
-    eventId: event.id,
-    eventType: event.type,
-    deliveryId: `dlv_test_${event.id.slice(4, 20)}`,
-    secret: webhook.secret,
-    nowSeconds: Math.floor(Date.now() / 1000),
-  })
-
-  let outcome: AttemptOutcome
-  let result: SendResult | undefined
-  try {
-    result = await sendWebhook({ ...request, timeoutMs: deps.config.MINOGAN_WEBHOOK_TIMEOUT_MS, allowPrivate })
-    outcome = classifyResponse(webhook.format, result, Date.now())
-  } catch (err) {
-    outcome = classifyError(err)
-  }
-  return {
-    ok: outcome.kind === 'delivered',
-    event_id: event.id,
-    status: result?.status ?? null,
-    latency_ms: result?.latencyMs ?? null,
-    error: outcome.kind === 'delivered' ? null : outcome.error,
   }
 }
 
@@ -266,10 +257,16 @@ function register(router: ApiRouter, deps: ApiDeps): void {
   router.post('/api/webhooks/deliveries/:id/redeliver', async (ctx) => {
     const id = deliveryIdOf(ctx.params.id)
     const delivery = await getDelivery(deps.db, id)
-    if (!delivery) throw new ApiError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found', `no delivery "${id}"`)
+    if (!delivery)
+      throw new ApiError(404, 'DELIVERY_NOT_FOUND', 'Delivery not found', `no delivery "${id}"`)
     const listing = await listWebhooks(deps.db, deps.config.dataDir, envAllowPrivate)
     if (!listing.webhooks.some((w) => w.id === delivery.webhook_id)) {
-      throw new ApiError(409, 'WEBHOOK_NOT_FOUND', 'Webhook is gone', `webhook "${delivery.webhook_id}" no longer exists`)
+      throw new ApiError(
+        409,
+        'WEBHOOK_NOT_FOUND',
+        'Webhook is gone',
+        `webhook "${delivery.webhook_id}" no longer exists`,
+      )
     }
 
     await redeliver(deps.db, id, deps.now().getTime())
@@ -314,13 +311,21 @@ function register(router: ApiRouter, deps: ApiDeps): void {
   router.post('/api/webhooks/:id/test', async (ctx) => {
     const id = webhookIdOf(ctx.params.id)
     const { webhook, listing } = await findWebhook(deps, id)
-    ctx.body = await sendTest(deps, webhook, listing.allowPrivate)
+    ctx.body = await sendTestMessage(webhook, {
+      timeoutMs: deps.config.MINOGAN_WEBHOOK_TIMEOUT_MS,
+      allowPrivate: listing.allowPrivate,
+      now: deps.now(),
+    })
   })
 
   router.post('/api/reports/daily', async (ctx) => {
     const body = parseBody(ReportBodySchema, ctx.request.body ?? {})
     try {
-      const event = await recordDailyReport(deps.db, { now: deps.now(), day: body.date, bus: deps.bus })
+      const event = await recordDailyReport(deps.db, {
+        now: deps.now(),
+        day: body.date,
+        bus: deps.bus,
+      })
       ctx.status = 201
       ctx.body = event
     } catch (err) {
@@ -341,31 +346,33 @@ function json(schema: z.ZodType, description: string) {
 function document(registry: OpenAPIRegistry): void {
   const tags = ['webhooks']
   const body = (schema: z.ZodType) => ({ content: { 'application/json': { schema } } })
-  const DeliverySchema = z.object({
-    id: z.string(),
-    event_id: z.string(),
-    event_type: z.string(),
-    webhook_id: z.string(),
-    format: z.enum(WEBHOOK_FORMATS),
-    state: z.enum(DELIVERY_STATES),
-    attempts: z.number().int(),
-    next_attempt_at: z.string().nullable(),
-    last_status: z.number().int().nullable(),
-    last_error: z.string().nullable(),
-    created_at: z.string(),
-    delivered_at: z.string().nullable(),
-    history: z.array(
-      z.object({
-        attempt: z.number().int(),
-        at: z.string(),
-        status: z.number().int().nullable(),
-        latency_ms: z.number().int(),
-        outcome: z.enum(['delivered', 'retry', 'failed', 'dead', 'disabled']),
-        error: z.string().nullable(),
-        next_attempt_at: z.string().nullable(),
-      }),
-    ),
-  }).meta({ id: 'Delivery' })
+  const DeliverySchema = z
+    .object({
+      id: z.string(),
+      event_id: z.string(),
+      event_type: z.string(),
+      webhook_id: z.string(),
+      format: z.enum(WEBHOOK_FORMATS),
+      state: z.enum(DELIVERY_STATES),
+      attempts: z.number().int(),
+      next_attempt_at: z.string().nullable(),
+      last_status: z.number().int().nullable(),
+      last_error: z.string().nullable(),
+      created_at: z.string(),
+      delivered_at: z.string().nullable(),
+      history: z.array(
+        z.object({
+          attempt: z.number().int(),
+          at: z.string(),
+          status: z.number().int().nullable(),
+          latency_ms: z.number().int(),
+          outcome: z.enum(['delivered', 'retry', 'failed', 'dead', 'disabled']),
+          error: z.string().nullable(),
+          next_attempt_at: z.string().nullable(),
+        }),
+      ),
+    })
+    .meta({ id: 'Delivery' })
 
   registry.registerPath({
     method: 'get',
@@ -390,7 +397,10 @@ function document(registry: OpenAPIRegistry): void {
     tags,
     request: { body: { required: true, ...body(WebhookBodySchema) } },
     responses: {
-      201: json(WebhookSchema.extend({ secret: z.string() }), 'Created; keep the secret, it is not shown again'),
+      201: json(
+        WebhookSchema.extend({ secret: z.string() }),
+        'Created; keep the secret, it is not shown again',
+      ),
       422: problemResponse('VALIDATION_FAILED, WEBHOOK_URL_INVALID or WEBHOOK_URL_FORBIDDEN'),
     },
   })
@@ -400,13 +410,17 @@ function document(registry: OpenAPIRegistry): void {
     summary: 'One webhook',
     tags,
     request: { params: IdParams },
-    responses: { 200: json(WebhookSchema, 'The webhook'), 404: problemResponse('WEBHOOK_NOT_FOUND') },
+    responses: {
+      200: json(WebhookSchema, 'The webhook'),
+      404: problemResponse('WEBHOOK_NOT_FOUND'),
+    },
   })
   registry.registerPath({
     method: 'put',
     path: '/api/webhooks/{id}',
     summary: 'Change a webhook (file webhooks: only "enabled")',
-    description: '`enabled: true` also re-enables a webhook its receiver had disabled (410, archived channel).',
+    description:
+      '`enabled: true` also re-enables a webhook its receiver had disabled (410, archived channel).',
     tags,
     request: { params: IdParams, body: { required: true, ...body(WebhookPatchSchema) } },
     responses: {
@@ -455,7 +469,10 @@ function document(registry: OpenAPIRegistry): void {
     tags,
     request: { query: DeliveryQuerySchema },
     responses: {
-      200: json(z.object({ deliveries: z.array(DeliverySchema), count: z.number().int() }), 'Deliveries'),
+      200: json(
+        z.object({ deliveries: z.array(DeliverySchema), count: z.number().int() }),
+        'Deliveries',
+      ),
       400: problemResponse('QUERY_INVALID'),
     },
   })
@@ -479,7 +496,12 @@ function document(registry: OpenAPIRegistry): void {
     request: { body: body(ReportBodySchema) },
     responses: {
       201: json(
-        z.object({ id: z.string(), type: z.literal('reports.daily'), timestamp: z.string(), data: z.unknown() }),
+        z.object({
+          id: z.string(),
+          type: z.literal('reports.daily'),
+          timestamp: z.string(),
+          data: z.unknown(),
+        }),
         'The recorded event',
       ),
       422: problemResponse('VALIDATION_FAILED or REPORT_DAY_INVALID'),

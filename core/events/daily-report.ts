@@ -34,7 +34,13 @@ async function countEvents(db: Knex, period: ReportPeriod, figures: Figures): Pr
   const rows: Array<{ type: string; count: number | string }> = await db('outbox')
     .where('created_at', '>=', period.start.getTime())
     .andWhere('created_at', '<', period.end.getTime())
-    .whereIn('type', ['lead.created', 'lead.hot', 'revenue.conversion', 'health.degraded', 'health.healed'])
+    .whereIn('type', [
+      'lead.created',
+      'lead.hot',
+      'revenue.conversion',
+      'health.degraded',
+      'health.healed',
+    ])
     .groupBy('type')
     .select('type')
     .count({ count: '*' })
@@ -91,7 +97,8 @@ export function summarise(period: ReportPeriod, figures: Figures): string {
       `${plural(figures.health_recoveries, 'recovery', 'recoveries')}.`,
     `${plural(figures.page_views, 'page view')}.`,
   ]
-  if (figures.leads_total !== undefined) parts.push(`${plural(figures.leads_total, 'lead')} in total.`)
+  if (figures.leads_total !== undefined)
+    parts.push(`${plural(figures.leads_total, 'lead')} in total.`)
   return parts.join(' ')
 }
 

@@ -47,7 +47,8 @@ export function relayRetryDelayMs(failures: number, random: () => number = Math.
  */
 function isStreamMissing(err: unknown): boolean {
   for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e.name === 'NoRespondersError' || /no responders|stream not found/i.test(e.message)) return true
+    if (e.name === 'NoRespondersError' || /no responders|stream not found/i.test(e.message))
+      return true
   }
   return false
 }
@@ -78,7 +79,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const markFailed = async (rows: OutboxRow[], reason: unknown): Promise<void> => {
     const message = String((reason as Error)?.message ?? reason).slice(0, 500)
     await db('outbox')
-      .whereIn('seq', rows.map((r) => r.seq))
+      .whereIn(
+        'seq',
+        rows.map((r) => r.seq),
+      )
       .update({ attempts: db.raw('attempts + 1'), last_error: message })
   }
 
@@ -111,7 +115,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
     if (stored.length > 0) {
       await db('outbox')
-        .whereIn('seq', stored.map((r) => r.seq))
+        .whereIn(
+          'seq',
+          stored.map((r) => r.seq),
+        )
         .update({ sent_at: now(), attempts: db.raw('attempts + 1'), last_error: null })
     }
     if (failed.length > 0) {
@@ -165,6 +172,17 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
     })
   }
+
+  // A reconnect ends the backoff at once: events written during the outage go out now,
+  // not when the (up to 30 s) retry timer fires.
+  void (async () => {
+    for await (const status of bus.status()) {
+      if (status.type !== 'reconnect' || isStopped) continue
+      clearTimeout(retryTimer)
+      retryTimer = undefined
+      kick()
+    }
+  })()
 
   const subscription = bus.subscribe(subjects.outboxNudge, { callback: () => kick() })
   const poll = setInterval(kick, options.pollMs ?? 1000)

@@ -13,7 +13,12 @@ export type ControlAction = 'start' | 'stop' | 'restart' | 'status'
 export type ControlActor = 'healer' | 'operator'
 
 /** A request: `action` is the subject's last token on NATS, a field on the socket. */
-export type ControlRequest = { action?: ControlAction; agent?: string; actor?: ControlActor; reason?: string }
+export type ControlRequest = {
+  action?: ControlAction
+  agent?: string
+  actor?: ControlActor
+  reason?: string
+}
 
 /** The fields of the orchestrator's agent record that a control client reads. */
 export type ControlAgentView = {

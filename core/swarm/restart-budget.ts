@@ -40,14 +40,23 @@ export type RestartHistory = {
   lastRecoveryAt: number | null
 }
 
-type TransitionRow = { agent: string; from_state: string; to_state: string; actor: string; at: number | string }
+type TransitionRow = {
+  agent: string
+  from_state: string
+  to_state: string
+  actor: string
+  at: number | string
+}
 
 /**
  * Reads the healer's restarts and the recoveries after them since `sinceMs`, per agent, from
  * the orchestrator's `agent_transitions`: the record of what was really done, which a
  * restarted healer (or the API) reads back instead of trusting memory.
  */
-export async function readRestartHistory(db: Knex, sinceMs: number): Promise<Map<string, RestartHistory>> {
+export async function readRestartHistory(
+  db: Knex,
+  sinceMs: number,
+): Promise<Map<string, RestartHistory>> {
   const rows = (await db('agent_transitions')
     .select('agent', 'from_state', 'to_state', 'actor', 'at')
     .where('at', '>', sinceMs)

@@ -48,7 +48,10 @@ async function readConfigText(dataDir: string): Promise<string | undefined> {
   }
 }
 
-async function readLastGood(dataDir: string, allowPrivate: boolean): Promise<NotificationConfig | undefined> {
+async function readLastGood(
+  dataDir: string,
+  allowPrivate: boolean,
+): Promise<NotificationConfig | undefined> {
   try {
     const result = parseNotificationConfig(await readFile(join(dataDir, LAST_GOOD_FILE), 'utf8'), {
       allowPrivate,
@@ -65,7 +68,9 @@ async function readLastGood(dataDir: string, allowPrivate: boolean): Promise<Not
  * bad edit is logged with its reason and the last good config stays in force, across
  * restarts too.
  */
-export async function watchNotificationConfig(options: ConfigWatcherOptions): Promise<ConfigWatcher> {
+export async function watchNotificationConfig(
+  options: ConfigWatcherOptions,
+): Promise<ConfigWatcher> {
   const { dataDir, log } = options
   const allowPrivate = Boolean(options.allowPrivate)
   await mkdir(dataDir, { recursive: true })

@@ -153,7 +153,10 @@ export async function readNotificationConfig(
     text = await readFile(configPath(dataDir), 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { ok: true, config: { allowPrivateTargets: Boolean(options.allowPrivate), webhooks: [] } }
+      return {
+        ok: true,
+        config: { allowPrivateTargets: Boolean(options.allowPrivate), webhooks: [] },
+      }
     }
     return { ok: false, reason: `cannot read: ${(err as Error).message}` }
   }

@@ -8,7 +8,13 @@ import { PACE_RULES, Pacer, type PaceRule } from './pacing.js'
 import { isActive, type WebhookRegistry } from './registry.js'
 import { planRetry, type RetryPolicy } from './retry.js'
 import { sendWebhook, type SendOptions, type SendResult } from './sender.js'
-import { dueDeliveries, nextDueAt, recordAttempt, type AttemptRecord, type DeliveryRow } from './store.js'
+import {
+  dueDeliveries,
+  nextDueAt,
+  recordAttempt,
+  type AttemptRecord,
+  type DeliveryRow,
+} from './store.js'
 
 export type DeliveryEngineOptions = {
   db: Knex
@@ -77,7 +83,13 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
   const queueFor = (webhook: Webhook): Queue => {
     let queue = queues.get(webhook.id)
     if (!queue) {
-      queue = { webhookId: webhook.id, items: [], held: new Set(), inFlight: 0, pacer: new Pacer(rules[webhook.format]) }
+      queue = {
+        webhookId: webhook.id,
+        items: [],
+        held: new Set(),
+        inFlight: 0,
+        pacer: new Pacer(rules[webhook.format]),
+      }
       queues.set(webhook.id, queue)
     }
     return queue
@@ -91,10 +103,13 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     if (isStopped || at >= wakeAt) return
     clearTimeout(wakeTimer)
     wakeAt = at
-    wakeTimer = setTimeout(() => {
-      wakeAt = Infinity
-      kick()
-    }, Math.max(0, at - now()))
+    wakeTimer = setTimeout(
+      () => {
+        wakeAt = Infinity
+        kick()
+      },
+      Math.max(0, at - now()),
+    )
   }
 
   const pump = (queue: Queue): void => {
@@ -144,7 +159,11 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     let outcome: AttemptOutcome
     let result: SendResult | undefined
     try {
-      result = await send({ ...request, timeoutMs: options.timeoutMs, allowPrivate: registry.allowPrivate() })
+      result = await send({
+        ...request,
+        timeoutMs: options.timeoutMs,
+        allowPrivate: registry.allowPrivate(),
+      })
       outcome = classifyResponse(row.format, result, now())
       const pauseMs = bucketPauseMs(row.format, result, now())
       if (pauseMs !== undefined) queue.pacer.pauseUntil(now() + pauseMs)
@@ -173,7 +192,12 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
     outcome: AttemptOutcome,
     base: Omit<AttemptRecord, 'outcome'>,
   ): Promise<void> => {
-    const fields = { deliveryId: row.id, webhookId: webhook.id, eventId: row.event_id, attempt: base.attempt }
+    const fields = {
+      deliveryId: row.id,
+      webhookId: webhook.id,
+      eventId: row.event_id,
+      attempt: base.attempt,
+    }
     if (outcome.kind === 'delivered') {
       await recordAttempt(db, row, { ...base, outcome: 'delivered' }, now())
       return
@@ -192,7 +216,12 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
 
     if (outcome.pauseMs !== undefined) queue.pacer.pauseUntil(now() + outcome.pauseMs)
     const plan = planRetry(
-      { attempts: base.attempt, windowStartAt: row.window_start_at, now: now(), retryAfterMs: outcome.retryAfterMs },
+      {
+        attempts: base.attempt,
+        windowStartAt: row.window_start_at,
+        now: now(),
+        retryAfterMs: outcome.retryAfterMs,
+      },
       policy,
       options.random,
     )
@@ -201,8 +230,16 @@ export function createDeliveryEngine(options: DeliveryEngineOptions): DeliveryEn
       log.error({ ...fields, error: outcome.error, reason: plan.reason }, 'delivery dead-lettered')
       return
     }
-    await recordAttempt(db, row, { ...base, outcome: 'retry', error: outcome.error, nextAttemptAt: plan.at }, now())
-    log.warn({ ...fields, error: outcome.error, retryInMs: plan.at - now() }, 'delivery will be retried')
+    await recordAttempt(
+      db,
+      row,
+      { ...base, outcome: 'retry', error: outcome.error, nextAttemptAt: plan.at },
+      now(),
+    )
+    log.warn(
+      { ...fields, error: outcome.error, retryInMs: plan.at - now() },
+      'delivery will be retried',
+    )
     wake(plan.at)
   }
 

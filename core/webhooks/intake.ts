@@ -44,7 +44,13 @@ export type EventIntake = {
 
 const MAX_RETRY_MS = 10_000
 
-async function ensureConsumer(jsm: JetStreamManager, name: string, ackWaitMs: number): Promise<void> {
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  name: string,
+  ackWaitMs: number,
+  log: Logger,
+  isFirstRun: boolean,
+): Promise<void> {
   const config = {
     durable_name: name,
     ack_policy: AckPolicy.Explicit,
@@ -54,14 +60,32 @@ async function ensureConsumer(jsm: JetStreamManager, name: string, ackWaitMs: nu
     max_deliver: -1,
     max_ack_pending: 1000,
   }
+  let info
   try {
-    const info = await jsm.consumers.info(EVENTS_STREAM, name)
-    if (info.config.ack_wait !== config.ack_wait) {
-      await jsm.consumers.update(EVENTS_STREAM, name, { ack_wait: config.ack_wait })
-    }
+    info = await jsm.consumers.info(EVENTS_STREAM, name)
   } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound)) throw err
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound))
+      throw err
     await jsm.consumers.add(EVENTS_STREAM, config)
+    return
+  }
+
+  // Messages handed to a run of this agent that died before acking them would sit out the
+  // whole AckWait (C19). This agent is the consumer's only reader, so at start anything
+  // pending is a dead run's: the consumer is recreated from its ack floor, and what that
+  // run had already stored is deduplicated by createDeliveries.
+  if (isFirstRun && info.num_ack_pending > 0) {
+    log.info({ pending: info.num_ack_pending }, 'taking over events a previous run left unacked')
+    await jsm.consumers.delete(EVENTS_STREAM, name)
+    await jsm.consumers.add(EVENTS_STREAM, {
+      ...config,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: info.ack_floor.stream_seq + 1,
+    })
+    return
+  }
+  if (info.config.ack_wait !== config.ack_wait) {
+    await jsm.consumers.update(EVENTS_STREAM, name, { ack_wait: config.ack_wait })
   }
 }
 
@@ -79,6 +103,7 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
   const warnedTypes = new Set<string>()
 
   let isStopped = false
+  let isFirstRun = true
   let isConnected = false
   let lastError: string | undefined
   let messages: ConsumerMessages | undefined
@@ -97,7 +122,10 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
     const problems = checkEventData(event.type, event.data)
     if (problems.length > 0 && !warnedTypes.has(event.type)) {
       warnedTypes.add(event.type)
-      log.warn({ eventId: event.id, type: event.type, problems }, 'event data off its contract, delivered as is')
+      log.warn(
+        { eventId: event.id, type: event.type, problems },
+        'event data off its contract, delivered as is',
+      )
     }
 
     // Long database waits (a locked SQLite) must not let the ack wait run out mid-handler.
@@ -116,9 +144,20 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
 
   const watchStatus = async (iter: ConsumerMessages): Promise<void> => {
     for await (const status of iter.status()) {
-      if (status.type === 'heartbeats_missed' || status.type === 'consumer_not_found' || status.type === 'stream_not_found') {
+      if (status.type === 'heartbeats_missed') {
         isConnected = false
-        lastError = status.type
+        lastError = 'heartbeats missed'
+      }
+      // A server that lost its store lost our consumer too: end this round so the loop
+      // creates stream and consumer again, instead of waiting for someone else to.
+      if (
+        status.type === 'consumer_not_found' ||
+        status.type === 'stream_not_found' ||
+        status.type === 'consumer_deleted'
+      ) {
+        isConnected = false
+        lastError = status.type.replaceAll('_', ' ')
+        iter.stop()
       }
       if (status.type === 'next' || status.type === 'heartbeat') isConnected = true
     }
@@ -136,9 +175,10 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
       try {
         const jsm = await jetstreamManager(bus)
         await ensureEventsStream(jsm)
-        await ensureConsumer(jsm, durable, ackWaitMs)
+        await ensureConsumer(jsm, durable, ackWaitMs, log, isFirstRun)
+        isFirstRun = false
         const consumer = await jetstream(bus).consumers.get(EVENTS_STREAM, durable)
-        messages = await consumer.consume({ max_messages: 256 })
+        messages = await consumer.consume({ max_messages: 64 })
         void watchStatus(messages)
         isConnected = true
         lastError = undefined
@@ -148,6 +188,7 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
           isConnected = true
           await handle(msg)
         }
+        if (!isStopped) throw new Error(lastError ?? 'consumer stopped')
       } catch (err) {
         isConnected = false
         failures += 1
@@ -157,6 +198,17 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
       }
     }
   }
+
+  // The consumer pauses its heartbeat checks while the client is disconnected, so the
+  // connection's own status says when there is no consumer to speak of.
+  void (async () => {
+    for await (const status of bus.status()) {
+      if (status.type === 'disconnect') {
+        isConnected = false
+        lastError = 'disconnected from NATS'
+      }
+    }
+  })()
 
   const running = run()
 

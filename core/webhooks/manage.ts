@@ -2,10 +2,21 @@ import { randomBytes } from 'node:crypto'
 
 import type { Knex } from 'knex'
 
-import { readNotificationConfig, type Subscription, type Webhook, type WebhookFormat } from './config.js'
+import {
+  readNotificationConfig,
+  type Subscription,
+  type Webhook,
+  type WebhookFormat,
+} from './config.js'
 import { mergeWebhooks, readApiWebhooks } from './registry.js'
 import { generateSecret } from './signing.js'
-import { disabledWebhooks, normaliseRow, type AttemptRow, type DeliveryRow, type DeliveryState } from './store.js'
+import {
+  disabledWebhooks,
+  normaliseRow,
+  type AttemptRow,
+  type DeliveryRow,
+  type DeliveryState,
+} from './store.js'
 
 /**
  * What the API does to webhooks and deliveries. API webhooks live in the `webhooks` table;
@@ -21,9 +32,17 @@ export type WebhookListing = {
 }
 
 /** All webhooks as the notifications agent would see them, read fresh. */
-export async function listWebhooks(db: Knex, dataDir: string, envAllowPrivate: boolean): Promise<WebhookListing> {
+export async function listWebhooks(
+  db: Knex,
+  dataDir: string,
+  envAllowPrivate: boolean,
+): Promise<WebhookListing> {
   const file = await readNotificationConfig(dataDir, { allowPrivate: envAllowPrivate })
-  const merged = mergeWebhooks(file.ok ? file.config.webhooks : [], await readApiWebhooks(db), await disabledWebhooks(db))
+  const merged = mergeWebhooks(
+    file.ok ? file.config.webhooks : [],
+    await readApiWebhooks(db),
+    await disabledWebhooks(db),
+  )
   return {
     webhooks: merged,
     allowPrivate: file.ok ? file.config.allowPrivateTargets : envAllowPrivate,
@@ -41,7 +60,11 @@ export type WebhookInput = {
 }
 
 /** Stores a webhook made through the API; the secret is generated when not given. */
-export async function createApiWebhook(db: Knex, input: WebhookInput, now: number): Promise<Webhook> {
+export async function createApiWebhook(
+  db: Knex,
+  input: WebhookInput,
+  now: number,
+): Promise<Webhook> {
   const webhook: Webhook = {
     id: `wh_${randomBytes(10).toString('hex')}`,
     source: 'api',
@@ -93,7 +116,12 @@ export async function updateApiWebhook(
  * Switches a file webhook on or off from the API without touching the file: off is a
  * status row with the reason, on removes it (also after a receiver's 410).
  */
-export async function setFileWebhookEnabled(db: Knex, id: string, enabled: boolean, now: number): Promise<void> {
+export async function setFileWebhookEnabled(
+  db: Knex,
+  id: string,
+  enabled: boolean,
+  now: number,
+): Promise<void> {
   if (enabled) {
     await db('webhook_status').where('webhook_id', id).delete()
     return
@@ -126,7 +154,10 @@ export type DeliveryFilters = {
 export type DeliveryWithAttempts = DeliveryRow & { history: AttemptRow[] }
 
 /** Recent deliveries, newest first, each with its attempts in order. */
-export async function listDeliveries(db: Knex, filters: DeliveryFilters): Promise<DeliveryWithAttempts[]> {
+export async function listDeliveries(
+  db: Knex,
+  filters: DeliveryFilters,
+): Promise<DeliveryWithAttempts[]> {
   const query = db('deliveries').orderBy('created_at', 'desc').orderBy('id').limit(filters.limit)
   if (filters.webhookId) query.where('webhook_id', filters.webhookId)
   if (filters.state) query.where('state', filters.state)
@@ -136,7 +167,10 @@ export async function listDeliveries(db: Knex, filters: DeliveryFilters): Promis
   if (rows.length === 0) return []
 
   const attempts: AttemptRow[] = await db('delivery_attempts')
-    .whereIn('delivery_id', rows.map((r) => r.id))
+    .whereIn(
+      'delivery_id',
+      rows.map((r) => r.id),
+    )
     .orderBy('id')
     .select('*')
   const byDelivery = new Map<string, AttemptRow[]>()
@@ -152,7 +186,10 @@ export async function listDeliveries(db: Knex, filters: DeliveryFilters): Promis
 export async function getDelivery(db: Knex, id: string): Promise<DeliveryWithAttempts | undefined> {
   const row = await db('deliveries').where('id', id).first()
   if (!row) return undefined
-  const history: AttemptRow[] = await db('delivery_attempts').where('delivery_id', id).orderBy('id').select('*')
+  const history: AttemptRow[] = await db('delivery_attempts')
+    .where('delivery_id', id)
+    .orderBy('id')
+    .select('*')
   return { ...normaliseRow(row), history }
 }
 

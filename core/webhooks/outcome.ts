@@ -58,7 +58,11 @@ function jsonBody(body: string): Record<string, unknown> | undefined {
 }
 
 /** The longest of the waits a receiver asked for: Retry-After, Discord's body and bucket reset. */
-function askedWaitMs(format: WebhookFormat, res: ReceiverResponse, now: number): number | undefined {
+function askedWaitMs(
+  format: WebhookFormat,
+  res: ReceiverResponse,
+  now: number,
+): number | undefined {
   const waits: number[] = []
   const fromHeader = parseRetryAfter(header(res, 'retry-after'), now)
   if (fromHeader !== undefined) waits.push(fromHeader)
@@ -108,7 +112,8 @@ export function classifyResponse(
 /** An attempt that got no answer: refused URLs fail for good, network trouble is retried. */
 export function classifyError(err: unknown): AttemptOutcome {
   const message = (err as Error)?.message ?? String(err)
-  if (err instanceof DeliveryAttemptError && !err.isRetryable) return { kind: 'failed', error: message }
+  if (err instanceof DeliveryAttemptError && !err.isRetryable)
+    return { kind: 'failed', error: message }
   return { kind: 'retry', error: message }
 }
 
@@ -116,7 +121,11 @@ export function classifyError(err: unknown): AttemptOutcome {
  * Discord's bucket headers on a success: when the bucket is empty, the queue should wait for
  * its reset before the next message, instead of earning a 429 (field failure C24).
  */
-export function bucketPauseMs(format: WebhookFormat, res: ReceiverResponse, now: number): number | undefined {
+export function bucketPauseMs(
+  format: WebhookFormat,
+  res: ReceiverResponse,
+  now: number,
+): number | undefined {
   if (format !== 'discord' || header(res, 'x-ratelimit-remaining') !== '0') return undefined
   return parseRetryAfter(header(res, 'x-ratelimit-reset-after'), now)
 }

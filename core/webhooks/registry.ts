@@ -2,7 +2,7 @@ import type { Knex } from 'knex'
 
 import type { Logger } from '../logger.js'
 import { subscribes, type Subscription, type Webhook, type WebhookFormat } from './config.js'
-import { watchNotificationConfig, type ConfigWatcher } from './config-watcher.js'
+import { watchNotificationConfig } from './config-watcher.js'
 import { disableWebhook, disabledWebhooks } from './store.js'
 
 /**
@@ -37,7 +37,11 @@ export async function readApiWebhooks(db: Knex): Promise<Webhook[]> {
 }
 
 /** File webhooks first, then API ones with ids not taken, each with its disabled reason. */
-export function mergeWebhooks(file: Webhook[], api: Webhook[], disabled: Map<string, string>): Webhook[] {
+export function mergeWebhooks(
+  file: Webhook[],
+  api: Webhook[],
+  disabled: Map<string, string>,
+): Webhook[] {
   const ids = new Set(file.map((w) => w.id))
   return [...file, ...api.filter((w) => !ids.has(w.id))].map((w) => ({
     ...w,
@@ -79,16 +83,18 @@ export type WebhookRegistryOptions = {
 }
 
 /** Starts the registry the notifications agent delivers from: watched file plus database. */
-export async function startWebhookRegistry(options: WebhookRegistryOptions): Promise<WebhookRegistry> {
+export async function startWebhookRegistry(
+  options: WebhookRegistryOptions,
+): Promise<WebhookRegistry> {
   const { db, log } = options
   const now = options.now ?? Date.now
   let api: Webhook[] = []
   let disabled = new Map<string, string>()
   let merged: Webhook[] = []
-  let watcher: ConfigWatcher | undefined
+  let fromFile: Webhook[] = []
 
   const rebuild = (): void => {
-    merged = mergeWebhooks(watcher?.current().webhooks ?? [], api, disabled)
+    merged = mergeWebhooks(fromFile, api, disabled)
     options.onChange?.()
   }
 
@@ -102,13 +108,17 @@ export async function startWebhookRegistry(options: WebhookRegistryOptions): Pro
     }
   }
 
-  watcher = await watchNotificationConfig({
+  const watcher = await watchNotificationConfig({
     dataDir: options.dataDir,
     log,
     allowPrivate: options.allowPrivate,
     debounceMs: options.debounceMs,
-    onChange: rebuild,
+    onChange: (config) => {
+      fromFile = config.webhooks
+      rebuild()
+    },
   })
+  fromFile = watcher.current().webhooks
   await refresh()
   const timer = setInterval(() => void refresh(), options.refreshMs ?? 5000)
 
@@ -116,8 +126,8 @@ export async function startWebhookRegistry(options: WebhookRegistryOptions): Pro
     list: () => merged,
     get: (id) => merged.find((w) => w.id === id),
     subscribers: (type) => merged.filter((w) => isActive(w) && subscribes(w, type)),
-    allowPrivate: () => watcher?.current().allowPrivateTargets ?? Boolean(options.allowPrivate),
-    configError: () => watcher?.error(),
+    allowPrivate: () => watcher.current().allowPrivateTargets,
+    configError: () => watcher.error(),
     refresh,
     disable: async (id, reason) => {
       await disableWebhook(db, id, reason, now())
@@ -126,7 +136,7 @@ export async function startWebhookRegistry(options: WebhookRegistryOptions): Pro
     },
     stop: () => {
       clearInterval(timer)
-      watcher?.stop()
+      watcher.stop()
     },
   }
 }

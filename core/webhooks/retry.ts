@@ -57,5 +57,8 @@ export function planRetry(
   const at = Math.max(input.now + retryDelayMs(input.attempts, policy, random), floor)
   if (at <= deadline) return { kind: 'retry', at }
   if (floor < deadline && input.now < deadline) return { kind: 'retry', at: deadline }
-  return { kind: 'dead', reason: `gave up after ${input.attempts} attempts over ${policy.horizonMs} ms` }
+  return {
+    kind: 'dead',
+    reason: `gave up after ${input.attempts} attempts over ${policy.horizonMs} ms`,
+  }
 }

@@ -33,12 +33,18 @@ function readLimited(res: IncomingMessage): Promise<string> {
       if (size < MAX_RESPONSE_BYTES) chunks.push(chunk)
       size += chunk.length
     })
-    res.on('end', () => resolve(Buffer.concat(chunks).toString('utf8').slice(0, MAX_RESPONSE_BYTES)))
+    res.on('end', () =>
+      resolve(Buffer.concat(chunks).toString('utf8').slice(0, MAX_RESPONSE_BYTES)),
+    )
     res.on('error', reject)
   })
 }
 
-function attemptError(err: NodeJS.ErrnoException, timedOut: boolean, timeoutMs: number): DeliveryAttemptError {
+function attemptError(
+  err: NodeJS.ErrnoException,
+  timedOut: boolean,
+  timeoutMs: number,
+): DeliveryAttemptError {
   if (timedOut) {
     return new DeliveryAttemptError('DELIVERY_TIMEOUT', `no answer within ${timeoutMs} ms`, {
       isRetryable: true,
@@ -46,10 +52,16 @@ function attemptError(err: NodeJS.ErrnoException, timedOut: boolean, timeoutMs: 
     })
   }
   if (err.code === 'EWEBHOOKFORBIDDEN') {
-    return new DeliveryAttemptError('DELIVERY_URL_REFUSED', err.message, { isRetryable: false, cause: err })
+    return new DeliveryAttemptError('DELIVERY_URL_REFUSED', err.message, {
+      isRetryable: false,
+      cause: err,
+    })
   }
   const code = err.code ? `${err.code}: ` : ''
-  return new DeliveryAttemptError('DELIVERY_NETWORK', `${code}${err.message}`, { isRetryable: true, cause: err })
+  return new DeliveryAttemptError('DELIVERY_NETWORK', `${code}${err.message}`, {
+    isRetryable: true,
+    cause: err,
+  })
 }
 
 /**
@@ -65,7 +77,9 @@ export function sendWebhook(options: SendOptions): Promise<SendResult> {
     url = parseWebhookUrl(options.url, options.allowPrivate)
   } catch (err) {
     const message = err instanceof WebhookUrlError ? err.message : String(err)
-    return Promise.reject(new DeliveryAttemptError('DELIVERY_URL_REFUSED', message, { isRetryable: false }))
+    return Promise.reject(
+      new DeliveryAttemptError('DELIVERY_URL_REFUSED', message, { isRetryable: false }),
+    )
   }
 
   const isHttps = url.protocol === 'https:'

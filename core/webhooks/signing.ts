@@ -26,7 +26,12 @@ function keyOf(secret: string): Buffer {
  * The `webhook-signature` value for one attempt: `v1,` and the base64 HMAC-SHA256 of
  * `<id>.<timestamp>.<body>`, where body is the exact bytes sent (field failure C26).
  */
-export function signPayload(secret: string, id: string, timestampSeconds: number, body: string): string {
+export function signPayload(
+  secret: string,
+  id: string,
+  timestampSeconds: number,
+  body: string,
+): string {
   const mac = createHmac('sha256', keyOf(secret))
     .update(`${id}.${timestampSeconds}.`)
     .update(body)

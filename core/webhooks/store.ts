@@ -181,7 +181,12 @@ export async function recordAttempt(
  * Disables a webhook on the receiver's word (410, archived channel) and fails its pending
  * deliveries with the reason: the receiver is gone, so they could only fail again.
  */
-export async function disableWebhook(db: Knex, webhookId: string, reason: string, now: number): Promise<void> {
+export async function disableWebhook(
+  db: Knex,
+  webhookId: string,
+  reason: string,
+  now: number,
+): Promise<void> {
   await db.transaction(async (trx) => {
     await trx('webhook_status')
       .insert({ webhook_id: webhookId, disabled_reason: reason.slice(0, 1000), disabled_at: now })
@@ -189,16 +194,19 @@ export async function disableWebhook(db: Knex, webhookId: string, reason: string
       .merge()
     await trx('deliveries')
       .where({ webhook_id: webhookId, state: 'pending' })
-      .update({ state: 'failed', last_error: `webhook disabled: ${reason}`.slice(0, 1000), updated_at: now })
+      .update({
+        state: 'failed',
+        last_error: `webhook disabled: ${reason}`.slice(0, 1000),
+        updated_at: now,
+      })
   })
 }
 
 /** Reasons webhooks were disabled, by webhook id. */
 export async function disabledWebhooks(db: Knex): Promise<Map<string, string>> {
-  const rows: Array<{ webhook_id: string; disabled_reason: string }> = await db('webhook_status').select(
-    'webhook_id',
-    'disabled_reason',
-  )
+  const rows: Array<{ webhook_id: string; disabled_reason: string }> = await db(
+    'webhook_status',
+  ).select('webhook_id', 'disabled_reason')
   return new Map(rows.map((r) => [r.webhook_id, r.disabled_reason]))
 }
 

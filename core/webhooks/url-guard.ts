@@ -69,7 +69,11 @@ export function parseWebhookUrl(raw: string, allowPrivate: boolean): URL {
     throw new WebhookUrlError('WEBHOOK_URL_INVALID', raw, `"${raw}" is not a URL`)
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new WebhookUrlError('WEBHOOK_URL_INVALID', raw, `expected an http(s) URL, got "${url.protocol}"`)
+    throw new WebhookUrlError(
+      'WEBHOOK_URL_INVALID',
+      raw,
+      `expected an http(s) URL, got "${url.protocol}"`,
+    )
   }
   if (!url.hostname) throw new WebhookUrlError('WEBHOOK_URL_INVALID', raw, 'the URL has no host')
 
@@ -129,11 +133,16 @@ export async function checkWebhookUrl(
  * host that resolved to a public address when saved cannot be switched to an internal one
  * later (DNS rebinding).
  */
-export function guardedLookup(allowPrivate: boolean, lookup: typeof dnsLookup = dnsLookup): LookupFunction {
+export function guardedLookup(
+  allowPrivate: boolean,
+  lookup: typeof dnsLookup = dnsLookup,
+): LookupFunction {
   return (hostname, options, callback) => {
     lookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
       if (err) return callback(err, '', 0)
-      const usable = allowPrivate ? addresses : addresses.filter((a) => !isForbiddenAddress(a.address))
+      const usable = allowPrivate
+        ? addresses
+        : addresses.filter((a) => !isForbiddenAddress(a.address))
       if (usable.length === 0) {
         const refused = Object.assign(
           new Error(`"${hostname}" resolves only to loopback or private addresses`),

@@ -40,7 +40,13 @@ export type TransitionRow = {
   actor: string
   at: number
 }
-export type OutboxEvent = { seq: number; id: string; type: string; sent_at: number | null; data: Record<string, unknown> }
+export type OutboxEvent = {
+  seq: number
+  id: string
+  type: string
+  sent_at: number | null
+  data: Record<string, unknown>
+}
 
 export type TestSwarm = {
   dataDir: string
@@ -56,12 +62,17 @@ export type TestSwarm = {
   /** The swarm's database, opened read-mostly from the test. */
   db: Knex
   cli: (args: string[]) => Promise<CliResult>
-  /** Runs the pm2 CLI against the swarm's daemon (PM2_HOME set). */
-  pm2: (args: string[]) => Promise<CliResult>
+  /** Runs the pm2 CLI against the swarm's daemon (PM2_HOME set), with extra environment. */
+  pm2: (args: string[], extraEnv?: Record<string, string>) => Promise<CliResult>
   agents: () => Promise<AgentStatus[]>
   agent: (name: string) => Promise<AgentStatus>
   /** Waits until the agent's stored status satisfies `check`. */
-  waitForAgent: (name: string, what: string, check: (a: AgentStatus) => boolean, timeoutMs?: number) => Promise<AgentStatus>
+  waitForAgent: (
+    name: string,
+    what: string,
+    check: (a: AgentStatus) => boolean,
+    timeoutMs?: number,
+  ) => Promise<AgentStatus>
   /** Waits until every agent that is not disabled is active. */
   waitForAllActive: (timeoutMs?: number) => Promise<AgentStatus[]>
   transitions: (agent?: string, afterId?: number) => Promise<TransitionRow[]>
@@ -84,7 +95,12 @@ function envVarOf(agent: string): string {
   return `MINOGAN_PORT_${agent.toUpperCase().replaceAll('-', '_')}`
 }
 
-function run(command: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<CliResult> {
+function run(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(command, args, { env, cwd: ROOT })
     let stdout = ''
@@ -129,7 +145,10 @@ function findProcesses(markers: string[], extra?: (environ: string[]) => boolean
   return pids
 }
 
-async function swarmEnv(root: string, extra: Record<string, string>): Promise<Record<string, string>> {
+async function swarmEnv(
+  root: string,
+  extra: Record<string, string>,
+): Promise<Record<string, string>> {
   const env: Record<string, string> = {}
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !SCRUBBED.test(key)) env[key] = value
@@ -147,7 +166,8 @@ async function swarmEnv(root: string, extra: Record<string, string>): Promise<Re
     NODE_OPTIONS: `--import=${CRASH_SWITCH}`,
   })
   for (const spec of CATALOG) {
-    if (spec.port !== undefined && spec.name !== 'lead-api') env[envVarOf(spec.name)] = String(await freePort())
+    if (spec.port !== undefined && spec.name !== 'lead-api')
+      env[envVarOf(spec.name)] = String(await freePort())
   }
   return { ...env, ...extra }
 }
@@ -159,7 +179,7 @@ async function swarmEnv(root: string, extra: Record<string, string>): Promise<Re
  * processes is left (after killing them, so a failed test leaks nothing).
  */
 export async function startSwarm(options: SwarmOptions = {}): Promise<TestSwarm> {
-  const root = tempDir('minogan-swarm-')
+  const root = tempDir('minogan-harness-')
   const env = await swarmEnv(root.path, options.env ?? {})
   const dataDir = env.MINOGAN_DATA_DIR
   const markers = [`MINOGAN_DATA_DIR=${dataDir}`, `PM2_HOME=${env.PM2_HOME}`]
@@ -178,13 +198,19 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<TestSwarm>
     for (const pid of processes()) process.kill(pid, 'SIGCONT')
     if (attached && attached.exitCode === null && attached.signalCode === null) {
       attached.kill('SIGINT')
-      await waitFor('attached start to exit', () => attached?.exitCode !== null || attached.signalCode !== null, 90_000).catch(
-        () => problems.push('attached start did not exit on SIGINT'),
-      )
+      await waitFor(
+        'attached start to exit',
+        () => attached?.exitCode !== null || attached.signalCode !== null,
+        90_000,
+      ).catch(() => problems.push('attached start did not exit on SIGINT'))
     }
     const stopped = await cli(['stop'])
     if (stopped.code !== 0) problems.push(`stop exited ${stopped.code}: ${stopped.stderr}`)
-    const left = await waitFor('no process of the swarm left', () => processes().length === 0, 30_000).catch(() => false)
+    const left = await waitFor(
+      'no process of the swarm left',
+      () => processes().length === 0,
+      30_000,
+    ).catch(() => false)
     if (left === false) {
       const pids = processes()
       problems.push(`left running: ${pids.map((p) => `${p} ${cmdline(p)}`).join('; ')}`)
@@ -196,11 +222,19 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<TestSwarm>
 
   try {
     if (options.attached) {
-      attached = spawn(process.execPath, [CLI, 'start', '--wait', String(waitS)], { env, cwd: ROOT })
+      attached = spawn(process.execPath, [CLI, 'start', '--wait', String(waitS)], {
+        env,
+        cwd: ROOT,
+      })
       attached.stdout?.on('data', (c: Buffer) => (output += c.toString()))
       attached.stderr?.on('data', (c: Buffer) => (output += c.toString()))
-      await waitFor('the attached swarm to come up', () => output.includes('Attached:') || attached?.exitCode !== null, (waitS + 30) * 1000)
-      if (!output.includes('Attached:')) throw new Error(`start exited ${attached.exitCode}:\n${output}`)
+      await waitFor(
+        'the attached swarm to come up',
+        () => output.includes('Attached:') || attached?.exitCode !== null,
+        (waitS + 30) * 1000,
+      )
+      if (!output.includes('Attached:'))
+        throw new Error(`start exited ${attached.exitCode}:\n${output}`)
     } else {
       const started = await cli(['start', '--detach', '--wait', String(waitS)])
       output = started.stdout + started.stderr
@@ -237,30 +271,47 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<TestSwarm>
     startOutput: () => output,
     db: theDb,
     cli,
-    pm2: (args) => run(process.execPath, [PM2_BIN, ...args], env, 60_000),
+    pm2: (args, extraEnv = {}) =>
+      run(process.execPath, [PM2_BIN, ...args], { ...env, ...extraEnv }, 60_000),
     agents,
     agent,
     waitForAgent: (name, what, check, timeoutMs = 30_000) =>
-      waitFor(`${name} ${what}`, async () => {
-        const a = await agent(name)
-        return check(a) ? a : undefined
-      }, timeoutMs),
+      waitFor(
+        `${name} ${what}`,
+        async () => {
+          const a = await agent(name)
+          return check(a) ? a : undefined
+        },
+        timeoutMs,
+      ),
     waitForAllActive: (timeoutMs = 60_000) =>
-      waitFor('every agent active', async () => {
-        const all = await agents()
-        return all.every((a) => a.disabled || a.state === 'active') ? all : undefined
-      }, timeoutMs),
+      waitFor(
+        'every agent active',
+        async () => {
+          const all = await agents()
+          return all.every((a) => a.disabled || a.state === 'active') ? all : undefined
+        },
+        timeoutMs,
+      ),
     transitions: async (name, afterId = 0) => {
       const query = theDb('agent_transitions').where('id', '>', afterId).orderBy('id')
       if (name) query.andWhere({ agent: name })
-      return ((await query) as TransitionRow[]).map((r) => ({ ...r, id: Number(r.id), at: Number(r.at) }))
+      return ((await query) as TransitionRow[]).map((r) => ({
+        ...r,
+        id: Number(r.id),
+        at: Number(r.at),
+      }))
     },
     lastTransitionId: async () => {
-      const [row] = (await theDb('agent_transitions').max({ max: 'id' })) as Array<{ max: number | null }>
+      const [row] = (await theDb('agent_transitions').max({ max: 'id' })) as Array<{
+        max: number | null
+      }>
       return Number(row?.max ?? 0)
     },
     events: async (type) => {
-      const rows = (await theDb('outbox').where({ type }).orderBy('seq')) as Array<Record<string, unknown>>
+      const rows = (await theDb('outbox').where({ type }).orderBy('seq')) as Array<
+        Record<string, unknown>
+      >
       return rows.map((r) => ({
         seq: Number(r.seq),
         id: String(r.id),
@@ -279,7 +330,11 @@ export async function startSwarm(options: SwarmOptions = {}): Promise<TestSwarm>
     api: (path, init = {}) =>
       fetch(`http://127.0.0.1:${env.PORT}${path}`, {
         ...init,
-        headers: { 'x-api-key': apiKey, 'content-type': 'application/json', ...(init.headers ?? {}) },
+        headers: {
+          'x-api-key': apiKey,
+          'content-type': 'application/json',
+          ...(init.headers ?? {}),
+        },
       }),
     log: (file) => {
       const path = join(dataDir, 'logs', file)

@@ -20,7 +20,11 @@ type AlertRow = { agent: string; type: string; at: number | string }
  * and the alerts it raised (its own table). Nothing of it lives only in memory, so a
  * restarted healer carries on with the same budget and the same debounce.
  */
-export async function readMemory(db: Knex, now: number, windowMs: number): Promise<Map<string, AgentMemory>> {
+export async function readMemory(
+  db: Knex,
+  now: number,
+  windowMs: number,
+): Promise<Map<string, AgentMemory>> {
   const since = now - windowMs
   const history = await readRestartHistory(db, since)
   const alerts = (await db('healer_alerts')
@@ -59,12 +63,19 @@ export async function raiseAlert(
   now: number,
 ): Promise<DomainEvent> {
   const problems = checkEventData(type, data)
-  if (problems.length > 0) throw new Error(`${type} data breaks its contract: ${problems.join('; ')}`)
+  if (problems.length > 0)
+    throw new Error(`${type} data breaks its contract: ${problems.join('; ')}`)
 
   const event = await db.transaction(async (trx) => {
     const recorded = await recordEvent(trx, type, data, new Date(now))
     const reason = (data as { reason?: string | null }).reason ?? null
-    await trx('healer_alerts').insert({ agent: data.agent, type, event_id: recorded.id, reason, at: now })
+    await trx('healer_alerts').insert({
+      agent: data.agent,
+      type,
+      event_id: recorded.id,
+      reason,
+      at: now,
+    })
     return recorded
   })
   nudgeOutbox(bus)

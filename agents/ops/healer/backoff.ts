@@ -8,7 +8,10 @@ export const MAX_BACKOFF_MS = 60_000
  * waits 0 (the first restart is immediate), then about 1 s, 2 s, 4 s … capped at a minute.
  * ±25 % jitter keeps agents that failed together from restarting in lockstep.
  */
-export function restartDelayMs(restartsInWindow: number, random: () => number = Math.random): number {
+export function restartDelayMs(
+  restartsInWindow: number,
+  random: () => number = Math.random,
+): number {
   if (restartsInWindow <= 0) return 0
   const base = Math.min(MAX_BACKOFF_MS, FIRST_BACKOFF_MS * 2 ** (restartsInWindow - 1))
   return Math.min(MAX_BACKOFF_MS, Math.round(base * (0.75 + random() * 0.5)))

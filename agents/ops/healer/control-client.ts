@@ -10,7 +10,11 @@ import {
 
 /** Asks the orchestrator to act; resolves with its reply, rejects when it cannot be reached. */
 export type ControlClient = {
-  request: (action: ControlAction, request: ControlRequest, timeoutMs: number) => Promise<ControlReply>
+  request: (
+    action: ControlAction,
+    request: ControlRequest,
+    timeoutMs: number,
+  ) => Promise<ControlReply>
   /** Whether the bus is connected now (false between a disconnect and the reconnect). */
   isBusUp: () => boolean
   close: () => void
@@ -21,7 +25,10 @@ export type ControlClient = {
  * control socket while it is down: when the nats agent dies, the bus is what is broken, yet
  * the healer must still ask for its restart.
  */
-export function createControlClient(bus: NatsConnection, socketPath: string | undefined): ControlClient {
+export function createControlClient(
+  bus: NatsConnection,
+  socketPath: string | undefined,
+): ControlClient {
   let isUp = true
   let closed = false
   const watch = async () => {
@@ -42,7 +49,9 @@ export function createControlClient(bus: NatsConnection, socketPath: string | un
       if ((!isUp || bus.isClosed()) && socketPath) {
         return requestOverSocket(socketPath, { ...request, action }, timeoutMs)
       }
-      const msg = await bus.request(subjects.control(action), encode(request), { timeout: timeoutMs })
+      const msg = await bus.request(subjects.control(action), encode(request), {
+        timeout: timeoutMs,
+      })
       const reply = decode<ControlReply>(msg.data)
       if (!reply) throw new Error(`unreadable reply to ${action}`)
       return reply

@@ -108,7 +108,9 @@ export class Healer {
     }
   }
 
-  private async snapshot(): Promise<{ views: ControlAgentView[]; memory: Map<string, AgentMemory> } | undefined> {
+  private async snapshot(): Promise<
+    { views: ControlAgentView[]; memory: Map<string, AgentMemory> } | undefined
+  > {
     const views = await this.status()
     if (!views) return undefined
     const memory = await readMemory(this.options.db, this.now(), this.options.settings.windowMs)
@@ -129,7 +131,8 @@ export class Healer {
       const decision = this.decideFor(view, snapshot.memory)
       if (decision.act === 'none') continue
       this.pending.add(view.name)
-      if (decision.act === 'restart' && decision.delayMs > 0) this.schedule(view.name, decision.delayMs)
+      if (decision.act === 'restart' && decision.delayMs > 0)
+        this.schedule(view.name, decision.delayMs)
       else this.track(this.carryOut(view, decision))
     }
   }
@@ -174,8 +177,13 @@ export class Healer {
   private async restart(view: ControlAgentView, reason: string): Promise<void> {
     const { control, log, restartTimeoutMs } = this.options
     log.info({ target: view.name, reason }, 'agent restart requested')
-    const reply = await control.request('restart', { agent: view.name, actor: 'healer', reason }, restartTimeoutMs)
-    if (!reply.ok) log.warn({ target: view.name, code: reply.code, message: reply.message }, 'restart refused')
+    const reply = await control.request(
+      'restart',
+      { agent: view.name, actor: 'healer', reason },
+      restartTimeoutMs,
+    )
+    if (!reply.ok)
+      log.warn({ target: view.name, code: reply.code, message: reply.message }, 'restart refused')
   }
 
   /**
@@ -189,9 +197,17 @@ export class Healer {
       const now = this.now()
       await raiseAlert(db, bus, 'health.degraded', degradedData(view, reason, now), now)
     }
-    log.error({ target: view.name, reason, restarts: view.restarts, alerted: alert }, 'agent left down')
-    const reply = await control.request('stop', { agent: view.name, actor: 'healer', reason }, stopTimeoutMs)
-    if (!reply.ok) log.warn({ target: view.name, code: reply.code, message: reply.message }, 'stop refused')
+    log.error(
+      { target: view.name, reason, restarts: view.restarts, alerted: alert },
+      'agent left down',
+    )
+    const reply = await control.request(
+      'stop',
+      { agent: view.name, actor: 'healer', reason },
+      stopTimeoutMs,
+    )
+    if (!reply.ok)
+      log.warn({ target: view.name, code: reply.code, message: reply.message }, 'stop refused')
   }
 
   private async announceHealed(view: ControlAgentView): Promise<void> {

@@ -22,7 +22,13 @@ export type ProberOptions = {
 }
 
 type Target = { agent: string; url: string; pid: number | null }
-type AgentRow = { name: string; url: string | null; pid: number | null; state: string; disabled: number | boolean }
+type AgentRow = {
+  name: string
+  url: string | null
+  pid: number | null
+  state: string
+  disabled: number | boolean
+}
 
 const API_AGENT = 'lead-api'
 
@@ -39,7 +45,9 @@ const API_AGENT = 'lead-api'
 export class HealthProber {
   private readonly streaks = new Map<string, Streak>()
   private round = 0
-  private latest: HealthIndicator[] = [{ name: 'probes', status: 'ok', detail: 'first round pending' }]
+  private latest: HealthIndicator[] = [
+    { name: 'probes', status: 'ok', detail: 'first round pending' },
+  ]
   private timer: NodeJS.Timeout | undefined
   private running: Promise<unknown> | undefined
 
@@ -89,7 +97,8 @@ export class HealthProber {
       ...targets.map((t, i) => this.report(t.agent, 'http', http[i], t.pid)),
     ]
     const natsRow = rows.find((r) => r.name === 'nats')
-    if (natsRow && !natsRow.disabled) reports.push(this.report('nats', 'jetstream', nats, natsRow.pid))
+    if (natsRow && !natsRow.disabled)
+      reports.push(this.report('nats', 'jetstream', nats, natsRow.pid))
     this.forget(targets)
 
     for (const report of reports) {
@@ -101,7 +110,9 @@ export class HealthProber {
 
   private async readAgents(): Promise<AgentRow[]> {
     try {
-      return (await this.options.db('agents').select('name', 'url', 'pid', 'state', 'disabled')) as AgentRow[]
+      return (await this.options
+        .db('agents')
+        .select('name', 'url', 'pid', 'state', 'disabled')) as AgentRow[]
     } catch {
       return []
     }
@@ -110,22 +121,39 @@ export class HealthProber {
   private httpTargets(rows: AgentRow[]): Target[] {
     return rows
       .filter((r) => r.url && r.state === 'active' && !r.disabled && r.name !== this.options.name)
-      .map((r) => ({ agent: r.name, url: String(r.url), pid: r.pid === null ? null : Number(r.pid) }))
+      .map((r) => ({
+        agent: r.name,
+        url: String(r.url),
+        pid: r.pid === null ? null : Number(r.pid),
+      }))
   }
 
   /** Agents not probed this round (stopped, restarting) start their count afresh. */
   private forget(targets: Target[]): void {
     const probed = new Set(targets.map((t) => `http:${t.agent}`))
-    for (const key of this.streaks.keys()) if (key.startsWith('http:') && !probed.has(key)) this.streaks.delete(key)
+    for (const key of this.streaks.keys())
+      if (key.startsWith('http:') && !probed.has(key)) this.streaks.delete(key)
   }
 
-  private report(agent: string, probe: string, result: ProbeResult, pid: number | null): HealthReport {
+  private report(
+    agent: string,
+    probe: string,
+    result: ProbeResult,
+    pid: number | null,
+  ): HealthReport {
     const key = `${probe}:${agent}`
-    const streak = nextStreak(this.streaks.get(key) ?? NEW_STREAK, result.isOk, pid === null ? null : String(pid))
+    const streak = nextStreak(
+      this.streaks.get(key) ?? NEW_STREAK,
+      result.isOk,
+      pid === null ? null : String(pid),
+    )
     this.streaks.set(key, streak)
     const failing = isCondemned(streak, this.options.threshold)
     if (failing && streak.failures === this.options.threshold) {
-      this.options.log.warn({ target: agent, probe, failures: streak.failures, detail: result.detail }, 'probe failing')
+      this.options.log.warn(
+        { target: agent, probe, failures: streak.failures, detail: result.detail },
+        'probe failing',
+      )
     }
     return {
       agent,
@@ -164,10 +192,18 @@ export class HealthProber {
       indicator('disk', deps.disk),
       api >= 0
         ? indicator('api', http[api])
-        : { name: 'api', status: 'degraded', detail: `${API_AGENT} is ${apiRow?.state ?? 'unknown'}: not probed` },
+        : {
+            name: 'api',
+            status: 'degraded',
+            detail: `${API_AGENT} is ${apiRow?.state ?? 'unknown'}: not probed`,
+          },
       failed.length === 0
         ? { name: 'http-agents', status: 'ok', detail: `${targets.length} answer /healthz` }
-        : { name: 'http-agents', status: 'degraded', detail: `not answering: ${failed.join(', ')}` },
+        : {
+            name: 'http-agents',
+            status: 'degraded',
+            detail: `not answering: ${failed.join(', ')}`,
+          },
     ]
   }
 }

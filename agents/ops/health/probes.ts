@@ -11,17 +11,28 @@ export type ProbeResult = { isOk: boolean; detail: string; latencyMs: number }
 const MB = 1024 * 1024
 
 /** Runs `task` with a deadline; a probe that hangs is a failed probe, not a stuck agent. */
-async function timed(what: string, timeoutMs: number, task: () => Promise<string>): Promise<ProbeResult> {
+async function timed(
+  what: string,
+  timeoutMs: number,
+  task: () => Promise<string>,
+): Promise<ProbeResult> {
   const started = performance.now()
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs)
+    timer = setTimeout(
+      () => reject(new Error(`${what}: no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    )
   })
   try {
     const detail = await Promise.race([task(), deadline])
     return { isOk: true, detail, latencyMs: Math.round(performance.now() - started) }
   } catch (err) {
-    return { isOk: false, detail: (err as Error).message, latencyMs: Math.round(performance.now() - started) }
+    return {
+      isOk: false,
+      detail: (err as Error).message,
+      latencyMs: Math.round(performance.now() - started),
+    }
   } finally {
     clearTimeout(timer)
   }
@@ -31,12 +42,19 @@ async function timed(what: string, timeoutMs: number, task: () => Promise<string
  * The database is reachable and writable: the prober rewrites its own row in
  * `health_probes` and reads it back.
  */
-export function probeDatabase(db: Knex, prober: string, round: number, timeoutMs: number): Promise<ProbeResult> {
+export function probeDatabase(
+  db: Knex,
+  prober: string,
+  round: number,
+  timeoutMs: number,
+): Promise<ProbeResult> {
   return timed('database', timeoutMs, async () => {
     const at = Date.now()
     await db('health_probes').insert({ prober, at, round }).onConflict('prober').merge()
-    const row = (await db('health_probes').where({ prober }).first('round')) as { round: number } | undefined
-    if (Number(row?.round) !== round) throw new Error(`database: wrote round ${round}, read back ${row?.round ?? 'nothing'}`)
+    const row = (await db('health_probes').where({ prober }).first('round')) as
+      { round: number } | undefined
+    if (Number(row?.round) !== round)
+      throw new Error(`database: wrote round ${round}, read back ${row?.round ?? 'nothing'}`)
     return 'read and write ok'
   })
 }

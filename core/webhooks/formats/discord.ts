@@ -51,7 +51,9 @@ export type DiscordPayload = {
 
 function embedSize(embed: Embed): number {
   const fieldChars = embed.fields.reduce((n, f) => n + f.name.length + f.value.length, 0)
-  return embed.title.length + (embed.description?.length ?? 0) + embed.footer.text.length + fieldChars
+  return (
+    embed.title.length + (embed.description?.length ?? 0) + embed.footer.text.length + fieldChars
+  )
 }
 
 /** Cuts the description, then drops fields from the end, until the embed is within 6000. */

@@ -14,10 +14,19 @@ export const USER_AGENT = 'MinoGAN-Webhooks/1'
  * The request body for an event in a format. Built once per delivery and stored, so every
  * attempt sends the same bytes (field failure C27). JSON is `{id,type,timestamp,data}`.
  */
-export function buildBody(format: WebhookFormat, event: WebhookEvent, webhookName?: string): string {
+export function buildBody(
+  format: WebhookFormat,
+  event: WebhookEvent,
+  webhookName?: string,
+): string {
   if (format === 'slack') return JSON.stringify(formatSlack(event))
   if (format === 'discord') return JSON.stringify(formatDiscord(event, webhookName))
-  return JSON.stringify({ id: event.id, type: event.type, timestamp: event.timestamp, data: event.data })
+  return JSON.stringify({
+    id: event.id,
+    type: event.type,
+    timestamp: event.timestamp,
+    data: event.data,
+  })
 }
 
 export type OutgoingRequest = { url: string; headers: Record<string, string>; body: string }

@@ -31,7 +31,10 @@ function mrkdwn(text: string, limit: number = SLACK_LIMITS.text): TextObject {
 export function formatSlack(event: WebhookEvent): SlackPayload {
   const summary = summariseEvent(event)
   const blocks: Block[] = [
-    { type: 'header', text: { type: 'plain_text', text: truncate(summary.title, SLACK_LIMITS.header), emoji: true } },
+    {
+      type: 'header',
+      text: { type: 'plain_text', text: truncate(summary.title, SLACK_LIMITS.header), emoji: true },
+    },
   ]
 
   const shown = summary.fields.slice(0, SLACK_LIMITS.fields)
@@ -40,7 +43,10 @@ export function formatSlack(event: WebhookEvent): SlackPayload {
       type: 'section',
       fields: shown.map((f) => {
         const label = `*${escapeSlack(truncate(f.name, 100))}*\n`
-        return { type: 'mrkdwn', text: label + fitEscaped(f.value, SLACK_LIMITS.field - label.length, escapeSlack) }
+        return {
+          type: 'mrkdwn',
+          text: label + fitEscaped(f.value, SLACK_LIMITS.field - label.length, escapeSlack),
+        }
       }),
     })
   }

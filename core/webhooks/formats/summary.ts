@@ -37,7 +37,12 @@ function asData(value: unknown): Data {
 }
 
 function leadName(d: Data): string {
-  return displayValue(d.name) ?? displayValue(d.email) ?? displayValue(d.phone) ?? String(d.lead_id ?? 'unknown')
+  return (
+    displayValue(d.name) ??
+    displayValue(d.email) ??
+    displayValue(d.phone) ??
+    String(d.lead_id ?? 'unknown')
+  )
 }
 
 function leadNotes(d: Data): string | undefined {
@@ -78,7 +83,10 @@ const SUMMARIES: Record<string, Summariser> = {
     line: `Hot lead ${leadName(d)}: score ${String(d.score ?? '?')}`,
     fields: [
       ...leadFields(d),
-      ...fields([['Previous score', d.previous_score], ['Threshold', d.threshold]]),
+      ...fields([
+        ['Previous score', d.previous_score],
+        ['Threshold', d.threshold],
+      ]),
     ],
     body: leadNotes(d),
     color: COLORS.hot,
@@ -86,20 +94,33 @@ const SUMMARIES: Record<string, Summariser> = {
   'health.degraded': (d) => ({
     title: `Agent degraded: ${String(d.agent ?? 'unknown')}`,
     line: `Agent ${String(d.agent ?? 'unknown')} degraded: ${displayValue(d.reason) ?? displayValue(d.error) ?? 'no reason given'}`,
-    fields: fields([['Agent', d.agent], ['State', d.state], ['Restarts', d.restarts], ['Reason', d.reason]]),
+    fields: fields([
+      ['Agent', d.agent],
+      ['State', d.state],
+      ['Restarts', d.restarts],
+      ['Reason', d.reason],
+    ]),
     body: displayValue(d.error),
     color: COLORS.bad,
   }),
   'health.healed': (d) => ({
     title: `Agent healed: ${String(d.agent ?? 'unknown')}`,
     line: `Agent ${String(d.agent ?? 'unknown')} recovered after ${String(d.restarts ?? '?')} restart(s)`,
-    fields: fields([['Agent', d.agent], ['Restarts', d.restarts], ['Downtime (ms)', d.downtime_ms]]),
+    fields: fields([
+      ['Agent', d.agent],
+      ['Restarts', d.restarts],
+      ['Downtime (ms)', d.downtime_ms],
+    ]),
     color: COLORS.good,
   }),
   'revenue.conversion': (d) => ({
     title: `Payment received: ${money(d)}`,
     line: `Payment received: ${money(d)} from lead ${String(d.lead_id ?? '?')}`,
-    fields: fields([['Amount', money(d)], ['Lead', d.lead_id], ['Source', d.source]]),
+    fields: fields([
+      ['Amount', money(d)],
+      ['Lead', d.lead_id],
+      ['Source', d.source],
+    ]),
     color: COLORS.good,
   }),
   'reports.daily': (d) => {
@@ -108,7 +129,9 @@ const SUMMARIES: Record<string, Summariser> = {
     return {
       title: `Daily briefing: ${label}`,
       line: `Daily briefing for ${label}`,
-      fields: fields(Object.entries(asData(d.figures)).map(([k, v]) => [k.replaceAll('_', ' '), v])),
+      fields: fields(
+        Object.entries(asData(d.figures)).map(([k, v]) => [k.replaceAll('_', ' '), v]),
+      ),
       body: displayValue(d.summary),
       color: COLORS.info,
     }

@@ -14,17 +14,22 @@ export function truncate(text: string, limit: number): string {
 }
 
 /**
- * Truncates then escapes, shrinking until the escaped text fits: cutting after escaping
- * could split an entity such as `&amp;`.
+ * Escapes text and cuts it so the escaped form fits `limit`, ending with "…" when cut.
+ * Measured per character, because escaping can grow a character fivefold (`<` → `&lt;`)
+ * and cutting after escaping could split an entity.
  */
 export function fitEscaped(text: string, limit: number, escape: (s: string) => string): string {
-  let budget = limit
-  for (let round = 0; round < 8; round++) {
-    const fitted = escape(truncate(text, budget))
-    if (fitted.length <= limit) return fitted
-    budget -= fitted.length - limit
+  const whole = escape(text)
+  if (whole.length <= limit) return whole
+  if (limit <= ELLIPSIS.length) return ''
+
+  let out = ''
+  for (const char of text) {
+    const piece = escape(char)
+    if (out.length + piece.length > limit - ELLIPSIS.length) break
+    out += piece
   }
-  return escape(truncate(text, Math.floor(limit / 5)))
+  return out + ELLIPSIS
 }
 
 /** A field value as text; undefined for nothing worth showing (null, empty, blank). */

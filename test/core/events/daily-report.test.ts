@@ -19,11 +19,24 @@ for (const backend of BACKENDS) {
       await t.db.transaction(async (trx) => {
         for (let i = 0; i < 3; i++) await recordEvent(trx, 'lead.created', leadData(i), at(9 + i))
         await recordEvent(trx, 'lead.hot', leadData(1, { score: 90 }), at(12))
-        await recordEvent(trx, 'revenue.conversion', { amount: 49.9, currency: 'EUR', lead_id: 'LEAD-00001', source: 'manual' }, at(13))
-        await recordEvent(trx, 'revenue.conversion', { amount: 0.1, currency: 'EUR', lead_id: 'LEAD-00002', source: 'stripe' }, at(14))
+        await recordEvent(
+          trx,
+          'revenue.conversion',
+          { amount: 49.9, currency: 'EUR', lead_id: 'LEAD-00001', source: 'manual' },
+          at(13),
+        )
+        await recordEvent(
+          trx,
+          'revenue.conversion',
+          { amount: 0.1, currency: 'EUR', lead_id: 'LEAD-00002', source: 'stripe' },
+          at(14),
+        )
         await recordEvent(trx, 'health.degraded', { agent: 'email', reason: 'crashed' }, at(15))
         await recordEvent(trx, 'lead.created', leadData(9), at(30))
-        await trx('page_views').insert([{ path: '/', at: at(10).getTime() }, { path: '/x', at: at(40).getTime() }])
+        await trx('page_views').insert([
+          { path: '/', at: at(10).getTime() },
+          { path: '/x', at: at(40).getTime() },
+        ])
       })
     })
     after(async () => {
@@ -35,7 +48,11 @@ for (const backend of BACKENDS) {
 
       assert.equal(event.type, 'reports.daily')
       assert.deepEqual(checkEventData('reports.daily', event.data), [])
-      assert.deepEqual(event.data.period, { start: '2026-04-11T00:00:00Z', end: '2026-04-12T00:00:00Z', label: '2026-04-11' })
+      assert.deepEqual(event.data.period, {
+        start: '2026-04-11T00:00:00Z',
+        end: '2026-04-12T00:00:00Z',
+        label: '2026-04-11',
+      })
       assert.equal(event.data.figures.leads_created, 3)
       assert.equal(event.data.figures.leads_hot, 1)
       assert.equal(event.data.figures.conversions, 2)

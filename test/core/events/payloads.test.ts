@@ -2,15 +2,43 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
 import { EVENT_TYPES } from '../../../core/events/outbox.js'
-import { checkEventData, EVENT_PAYLOADS, eventEnvelopeSchema } from '../../../core/events/payloads.js'
+import {
+  checkEventData,
+  EVENT_PAYLOADS,
+  eventEnvelopeSchema,
+} from '../../../core/events/payloads.js'
 
 const GOOD: Record<string, unknown> = {
-  'lead.created': { lead_id: 'LEAD-00042', score: 65, email: 'jane@example.com', phone: null, name: 'Jane Doe', source: 'landing_page', metadata: { channel: 'google_ads' }, tier: 'warm', created_at: '2026-04-12T14:43:17.000Z' },
-  'lead.hot': { lead_id: 'LEAD-00042', score: 85, previous_score: 70, score_breakdown: [{ rule: 'business_email', points: 20 }] },
-  'health.degraded': { agent: 'email', reason: 'restart budget exhausted', error: 'exit code 1', restarts: 3 },
+  'lead.created': {
+    lead_id: 'LEAD-00042',
+    score: 65,
+    email: 'jane@example.com',
+    phone: null,
+    name: 'Jane Doe',
+    source: 'landing_page',
+    metadata: { channel: 'google_ads' },
+    tier: 'warm',
+    created_at: '2026-04-12T14:43:17.000Z',
+  },
+  'lead.hot': {
+    lead_id: 'LEAD-00042',
+    score: 85,
+    previous_score: 70,
+    score_breakdown: [{ rule: 'business_email', points: 20 }],
+  },
+  'health.degraded': {
+    agent: 'email',
+    reason: 'restart budget exhausted',
+    error: 'exit code 1',
+    restarts: 3,
+  },
   'health.healed': { agent: 'email', restarts: 2 },
   'revenue.conversion': { amount: 49.9, currency: 'EUR', lead_id: 'LEAD-00042', source: 'stripe' },
-  'reports.daily': { period: { start: '2026-04-11T00:00:00Z', end: '2026-04-12T00:00:00Z', label: '2026-04-11' }, figures: { leads_created: 12 }, summary: 'Daily briefing: 12 new leads.' },
+  'reports.daily': {
+    period: { start: '2026-04-11T00:00:00Z', end: '2026-04-12T00:00:00Z', label: '2026-04-11' },
+    figures: { leads_created: 12 },
+    summary: 'Daily briefing: 12 new leads.',
+  },
 }
 
 const BAD: Record<string, unknown> = {
@@ -35,13 +63,22 @@ describe('event payload contracts', () => {
   }
 
   it('keeps fields a producer adds (receivers ignore what they do not know)', () => {
-    const parsed = EVENT_PAYLOADS['health.healed'].parse({ agent: 'email', restarts: 1, host: 'a' }) as Record<string, unknown>
+    const parsed = EVENT_PAYLOADS['health.healed'].parse({
+      agent: 'email',
+      restarts: 1,
+      host: 'a',
+    }) as Record<string, unknown>
 
     assert.equal(parsed.host, 'a')
   })
 
   it('checks the envelope: evt_ id, known type, ISO time', () => {
-    const event = { id: 'evt_0123456789abcdef', type: 'lead.created', timestamp: '2026-04-12T14:43:17Z', data: {} }
+    const event = {
+      id: 'evt_0123456789abcdef',
+      type: 'lead.created',
+      timestamp: '2026-04-12T14:43:17Z',
+      data: {},
+    }
 
     assert.ok(eventEnvelopeSchema.safeParse(event).success)
     assert.equal(eventEnvelopeSchema.safeParse({ ...event, type: 'lead.deleted' }).success, false)

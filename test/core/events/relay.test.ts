@@ -13,7 +13,9 @@ import { startNats, type TestNats } from '../../support/nats.js'
 import { waitFor } from '../../support/tmp.js'
 import { leadData, openTestDb, testLog, type TestDb } from '../webhooks/setup.js'
 
-async function streamMessages(bus: NatsConnection): Promise<Array<{ seq: number; subject: string; msgId: string }>> {
+async function streamMessages(
+  bus: NatsConnection,
+): Promise<Array<{ seq: number; subject: string; msgId: string }>> {
   const jsm = await jetstreamManager(bus)
   const info = await jsm.streams.info(EVENTS_STREAM)
   const out = []
@@ -31,9 +33,18 @@ async function unsent(t: TestDb): Promise<number> {
 
 describe('relay retry delay', () => {
   it('doubles from 250 ms to 30 s, jittered into the upper half', () => {
-    assert.equal(relayRetryDelayMs(1, () => 1), 250)
-    assert.equal(relayRetryDelayMs(3, () => 0), 500)
-    assert.equal(relayRetryDelayMs(50, () => 1), 30_000)
+    assert.equal(
+      relayRetryDelayMs(1, () => 1),
+      250,
+    )
+    assert.equal(
+      relayRetryDelayMs(3, () => 0),
+      500,
+    )
+    assert.equal(
+      relayRetryDelayMs(50, () => 1),
+      30_000,
+    )
   })
 })
 
@@ -58,7 +69,8 @@ for (const backend of BACKENDS) {
     it('publishes committed events in order with the event id as message id, and marks them sent', async () => {
       const ids: string[] = []
       await t.db.transaction(async (trx) => {
-        for (let i = 0; i < 5; i++) ids.push((await recordEvent(trx, 'lead.created', leadData(i))).id)
+        for (let i = 0; i < 5; i++)
+          ids.push((await recordEvent(trx, 'lead.created', leadData(i))).id)
       })
 
       const relay = startOutboxRelay({ db: t.db, bus, log, pollMs: 50 })
@@ -66,7 +78,10 @@ for (const backend of BACKENDS) {
       await relay.stop()
 
       const messages = await streamMessages(bus)
-      assert.deepEqual(messages.map((m) => m.msgId), ids)
+      assert.deepEqual(
+        messages.map((m) => m.msgId),
+        ids,
+      )
       assert.ok(messages.every((m) => m.subject === 'events.lead.created'))
       const jsm = await jetstreamManager(bus)
       const config = (await jsm.streams.info(EVENTS_STREAM)).config
@@ -79,16 +94,25 @@ for (const backend of BACKENDS) {
       const relay = startOutboxRelay({ db: t.db, bus, log, pollMs: 600_000 })
       await waitFor('the first pass', async () => (await unsent(t)) === 0, 5000, 20)
 
-      const event = await t.db.transaction((trx) => recordEvent(trx, 'lead.hot', leadData(9, { score: 90 })))
+      const event = await t.db.transaction((trx) =>
+        recordEvent(trx, 'lead.hot', leadData(9, { score: 90 })),
+      )
       nudgeOutbox(bus)
 
-      await waitFor('the nudged event', async () => (await streamMessages(bus)).some((m) => m.msgId === event.id), 5000, 20)
+      await waitFor(
+        'the nudged event',
+        async () => (await streamMessages(bus)).some((m) => m.msgId === event.id),
+        5000,
+        20,
+      )
       await relay.stop()
     })
 
     it('treats a duplicate ack as stored: a relay killed before marking rows publishes nothing twice (C20)', async () => {
       const before = (await streamMessages(bus)).length
-      const event = await t.db.transaction((trx) => recordEvent(trx, 'health.healed', { agent: 'email', restarts: 1 }))
+      const event = await t.db.transaction((trx) =>
+        recordEvent(trx, 'health.healed', { agent: 'email', restarts: 1 }),
+      )
       const first = startOutboxRelay({ db: t.db, bus, log, pollMs: 50 })
       await waitFor('sent', async () => (await unsent(t)) === 0, 5000, 20)
       await first.stop()
@@ -108,7 +132,8 @@ for (const backend of BACKENDS) {
       const before = (await streamMessages(bus)).length
       const ids = new Set<string>()
       await t.db.transaction(async (trx) => {
-        for (let i = 0; i < 100; i++) ids.add((await recordEvent(trx, 'lead.created', leadData(1000 + i))).id)
+        for (let i = 0; i < 100; i++)
+          ids.add((await recordEvent(trx, 'lead.created', leadData(1000 + i))).id)
       })
 
       const a = startOutboxRelay({ db: t.db, bus, log, pollMs: 20, batchSize: 7 })
@@ -126,19 +151,32 @@ for (const backend of BACKENDS) {
       await nats.stop()
       const ids: string[] = []
       for (let i = 0; i < 5; i++) {
-        ids.push((await t.db.transaction((trx) => recordEvent(trx, 'lead.created', leadData(2000 + i)))).id)
+        ids.push(
+          (await t.db.transaction((trx) => recordEvent(trx, 'lead.created', leadData(2000 + i))))
+            .id,
+        )
       }
       nudgeOutbox(bus)
 
-      await waitFor('a failed attempt', async () => {
-        const row = await t.db('outbox').where('id', ids[0]).first()
-        return Number(row.attempts) > 0 && row.last_error
-      }, 10_000, 50)
+      await waitFor(
+        'a failed attempt',
+        async () => {
+          const row = await t.db('outbox').where('id', ids[0]).first()
+          return Number(row.attempts) > 0 && row.last_error
+        },
+        10_000,
+        50,
+      )
       assert.equal(await unsent(t), 5)
       assert.ok(lines.some((l) => l.msg === 'outbox publish failed' && l.level === 'warn'))
 
       nats = await startNats({ port: nats.port })
-      await waitFor('rows sent after NATS came back', async () => (await unsent(t)) === 0, 30_000, 100)
+      await waitFor(
+        'rows sent after NATS came back',
+        async () => (await unsent(t)) === 0,
+        30_000,
+        100,
+      )
       await relay.stop()
 
       const published = await streamMessages(bus)

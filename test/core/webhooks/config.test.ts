@@ -10,15 +10,26 @@ import {
   parseNotificationConfig,
   readNotificationConfig,
 } from '../../../core/webhooks/config.js'
-import { watchNotificationConfig, type ConfigWatcher } from '../../../core/webhooks/config-watcher.js'
+import {
+  watchNotificationConfig,
+  type ConfigWatcher,
+} from '../../../core/webhooks/config-watcher.js'
 import { generateSecret } from '../../../core/webhooks/signing.js'
 import { tempDir, waitFor } from '../../support/tmp.js'
 
 // The docs' own example, verbatim in shape.
 const DOCS_EXAMPLE = {
   webhooks: [
-    { url: 'https://hooks.slack.com/services/T000/B000/XXXX', events: ['lead.hot', 'health.degraded'], format: 'slack' },
-    { url: 'https://discord.com/api/webhooks/123/abc', events: ['reports.daily'], format: 'discord' },
+    {
+      url: 'https://hooks.slack.com/services/T000/B000/XXXX',
+      events: ['lead.hot', 'health.degraded'],
+      format: 'slack',
+    },
+    {
+      url: 'https://discord.com/api/webhooks/123/abc',
+      events: ['reports.daily'],
+      format: 'discord',
+    },
   ],
 }
 
@@ -36,11 +47,19 @@ function captureLog() {
 describe('notification_config.json', () => {
   it("accepts the docs' example and defaults the format to json", () => {
     const result = parseNotificationConfig(
-      JSON.stringify({ webhooks: [...DOCS_EXAMPLE.webhooks, { url: 'https://receiver.example/hook', events: ['*'] }] }),
+      JSON.stringify({
+        webhooks: [
+          ...DOCS_EXAMPLE.webhooks,
+          { url: 'https://receiver.example/hook', events: ['*'] },
+        ],
+      }),
     )
 
     assert.ok(result.ok)
-    assert.deepEqual(result.config.webhooks.map((w) => w.format), ['slack', 'discord', 'json'])
+    assert.deepEqual(
+      result.config.webhooks.map((w) => w.format),
+      ['slack', 'discord', 'json'],
+    )
     assert.equal(result.config.allowPrivateTargets, false)
   })
 
@@ -55,13 +74,25 @@ describe('notification_config.json', () => {
 
   it('rejects bad entries with a reason naming the field', () => {
     const cases: Array<[unknown, RegExp]> = [
-      [{ webhooks: [{ url: 'https://x.example', events: ['lead.cold'] }] }, /webhooks\.0\.events\.0/],
+      [
+        { webhooks: [{ url: 'https://x.example', events: ['lead.cold'] }] },
+        /webhooks\.0\.events\.0/,
+      ],
       [{ webhooks: [{ url: 'https://x.example', events: [] }] }, /webhooks\.0\.events/],
-      [{ webhooks: [{ url: 'https://x.example', events: ['*'], format: 'teams' }] }, /webhooks\.0\.format/],
+      [
+        { webhooks: [{ url: 'https://x.example', events: ['*'], format: 'teams' }] },
+        /webhooks\.0\.format/,
+      ],
       [{ webhooks: [{ url: 'https://x.example', events: ['*'], formt: 'slack' }] }, /formt/],
-      [{ webhooks: [{ url: 'ftp://x.example', events: ['*'] }] }, /webhooks\.0\.url: expected an http\(s\) URL/],
+      [
+        { webhooks: [{ url: 'ftp://x.example', events: ['*'] }] },
+        /webhooks\.0\.url: expected an http\(s\) URL/,
+      ],
       [{ webhooks: [{ url: 'http://127.0.0.1:9/', events: ['*'] }] }, /allow_private_targets/],
-      [{ webhooks: [{ url: 'https://x.example', events: ['*'], secret: 'hunter2' }] }, /webhooks\.0\.secret/],
+      [
+        { webhooks: [{ url: 'https://x.example', events: ['*'], secret: 'hunter2' }] },
+        /webhooks\.0\.secret/,
+      ],
       [{ webhooks: [DOCS_EXAMPLE.webhooks[0], DOCS_EXAMPLE.webhooks[0]] }, /duplicate webhook/],
     ]
     for (const [config, reason] of cases) {
@@ -69,13 +100,19 @@ describe('notification_config.json', () => {
       assert.equal(result.ok, false)
       assert.match(result.ok ? '' : result.reason, reason)
     }
-    assert.match((parseNotificationConfig('{"webhooks": [') as { reason: string }).reason, /not valid JSON/)
+    assert.match(
+      (parseNotificationConfig('{"webhooks": [') as { reason: string }).reason,
+      /not valid JSON/,
+    )
   })
 
   it('allows loopback receivers with allow_private_targets at the top level', () => {
     const secret = generateSecret()
     const result = parseNotificationConfig(
-      JSON.stringify({ allow_private_targets: true, webhooks: [{ url: 'http://127.0.0.1:9/', events: ['*'], secret }] }),
+      JSON.stringify({
+        allow_private_targets: true,
+        webhooks: [{ url: 'http://127.0.0.1:9/', events: ['*'], secret }],
+      }),
     )
 
     assert.ok(result.ok)
@@ -102,7 +139,12 @@ describe('watching notification_config.json', () => {
 
   before(async () => {
     writeFileSync(path, JSON.stringify(DOCS_EXAMPLE))
-    watcher = await watchNotificationConfig({ dataDir: dir.path, log, debounceMs: 50, onChange: () => changes++ })
+    watcher = await watchNotificationConfig({
+      dataDir: dir.path,
+      log,
+      debounceMs: 50,
+      onChange: () => changes++,
+    })
   })
   after(() => {
     watcher.stop()
@@ -115,7 +157,12 @@ describe('watching notification_config.json', () => {
   })
 
   it('applies a good edit without a restart', async () => {
-    const edited = { webhooks: [...DOCS_EXAMPLE.webhooks, { url: 'https://receiver.example/x', events: ['lead.created'] }] }
+    const edited = {
+      webhooks: [
+        ...DOCS_EXAMPLE.webhooks,
+        { url: 'https://receiver.example/x', events: ['lead.created'] },
+      ],
+    }
 
     writeFileSync(path, JSON.stringify(edited))
 
@@ -124,7 +171,10 @@ describe('watching notification_config.json', () => {
   })
 
   it('logs a bad edit with its reason and keeps the last good config', async () => {
-    writeFileSync(path, JSON.stringify({ webhooks: [{ url: 'https://x.example', events: ['lead.cold'] }] }))
+    writeFileSync(
+      path,
+      JSON.stringify({ webhooks: [{ url: 'https://x.example', events: ['lead.cold'] }] }),
+    )
 
     await waitFor('the rejection', () => watcher.error(), 5000, 20)
     assert.equal(watcher.current().webhooks.length, 3)
@@ -149,6 +199,11 @@ describe('watching notification_config.json', () => {
 
     renameSync(`${path}.swp`, path)
 
-    await waitFor('the fix to apply', () => !watcher.error() && watcher.current().webhooks.length === 2, 5000, 20)
+    await waitFor(
+      'the fix to apply',
+      () => !watcher.error() && watcher.current().webhooks.length === 2,
+      5000,
+      20,
+    )
   })
 })

@@ -10,12 +10,26 @@ import { generateSecret } from '../../../core/webhooks/signing.js'
 import { createDeliveries } from '../../../core/webhooks/store.js'
 import { waitFor } from '../../support/tmp.js'
 import { startReceiver, type Answer, type Receiver, type Received } from './receiver.js'
-import { leadData, makeEvent, openTestDb, testLog, writeWebhookConfig, type TestDb } from './setup.js'
+import {
+  leadData,
+  makeEvent,
+  openTestDb,
+  testLog,
+  writeWebhookConfig,
+  type TestDb,
+} from './setup.js'
 import { verifyStandardWebhook } from './standard-webhooks.js'
 
 const FAST: RetryPolicy = { baseMs: 30, maxDelayMs: 200, horizonMs: 60_000, maxAttempts: 5 }
 
-type Hook = { id: string; url: string; format?: Webhook['format']; events?: string[]; secret?: string; name?: string }
+type Hook = {
+  id: string
+  url: string
+  format?: Webhook['format']
+  events?: string[]
+  secret?: string
+  name?: string
+}
 
 describe('delivery engine', () => {
   let t: TestDb
@@ -76,7 +90,10 @@ describe('delivery engine', () => {
     const secret = generateSecret()
     const r = await receiver()
     await start([{ id: 'wh_json', url: `${r.url}/hook`, secret }])
-    const event = makeEvent('lead.created', leadData(1, { name: 'Zoë Ünal', ratio: 1.0, nested: { b: 2, a: 'é' } }))
+    const event = makeEvent(
+      'lead.created',
+      leadData(1, { name: 'Zoë Ünal', ratio: 1.0, nested: { b: 2, a: 'é' } }),
+    )
 
     await emit(event)
     await waitFor('the delivery', () => r.received.length === 1, 5000, 10)
@@ -96,16 +113,24 @@ describe('delivery engine', () => {
     const event = makeEvent('lead.created', leadData(2))
 
     await emit(event)
-    await waitFor('delivered', async () => (await deliveryOf(event.id, 'wh_flaky')).row.state === 'delivered', 5000, 20)
+    await waitFor(
+      'delivered',
+      async () => (await deliveryOf(event.id, 'wh_flaky')).row.state === 'delivered',
+      5000,
+      20,
+    )
 
     const { row, attempts } = await deliveryOf(event.id, 'wh_flaky')
     assert.equal(r.received.length, 3)
     assert.equal(Number(row.attempts), 3)
-    assert.deepEqual(attempts.map((a) => [a.attempt, a.status, a.outcome]), [
-      [1, 500, 'retry'],
-      [2, 500, 'retry'],
-      [3, 200, 'delivered'],
-    ])
+    assert.deepEqual(
+      attempts.map((a) => [a.attempt, a.status, a.outcome]),
+      [
+        [1, 500, 'retry'],
+        [2, 500, 'retry'],
+        [3, 200, 'delivered'],
+      ],
+    )
     assert.ok(attempts.every((a) => Number(a.latency_ms) >= 0))
     assert.match(attempts[0].error, /HTTP 500: boom/)
     assert.ok(Number(attempts[0].next_attempt_at) >= Number(attempts[0].started_at))
@@ -120,7 +145,11 @@ describe('delivery engine', () => {
         ? {
             status: 429,
             headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ message: 'You are being rate limited.', retry_after: 1.2, global: false }),
+            body: JSON.stringify({
+              message: 'You are being rate limited.',
+              retry_after: 1.2,
+              global: false,
+            }),
           }
         : { status: 200, body: '{"id":"1"}' },
     )
@@ -128,12 +157,20 @@ describe('delivery engine', () => {
     const event = makeEvent('lead.hot', leadData(3, { score: 85 }))
 
     await emit(event)
-    await waitFor('delivered', async () => (await deliveryOf(event.id, 'wh_discord')).row.state === 'delivered', 5000, 20)
+    await waitFor(
+      'delivered',
+      async () => (await deliveryOf(event.id, 'wh_discord')).row.state === 'delivered',
+      5000,
+      20,
+    )
 
     const { attempts } = await deliveryOf(event.id, 'wh_discord')
     assert.equal(r.received.length, 2)
     assert.equal(attempts[0].status, 429)
-    assert.ok(Number(attempts[0].next_attempt_at) - Number(attempts[0].started_at) >= 1200, 'retry_after is the floor')
+    assert.ok(
+      Number(attempts[0].next_attempt_at) - Number(attempts[0].started_at) >= 1200,
+      'retry_after is the floor',
+    )
     assert.ok(r.received[1].at - r.received[0].at >= 1200)
     assert.equal(new URL(r.received[0].path, 'http://x').searchParams.get('wait'), 'true')
   })
@@ -152,9 +189,19 @@ describe('delivery engine', () => {
     for (let i = 0; i < 20; i++) await emit(makeEvent('lead.created', leadData(100 + i)))
     await waitFor('all 20 at the healthy receiver', () => fine.received.length === 20, 10_000, 20)
 
-    const silentAttempts = await t.db('delivery_attempts').where('webhook_id', 'wh_silent').count({ n: '*' })
-    assert.equal(Number(silentAttempts[0].n), 0, 'the silent receiver still holds its first attempts')
-    assert.ok(silent.received.length >= 1 && silent.received.length <= 4, 'at most its concurrency is stuck there')
+    const silentAttempts = await t
+      .db('delivery_attempts')
+      .where('webhook_id', 'wh_silent')
+      .count({ n: '*' })
+    assert.equal(
+      Number(silentAttempts[0].n),
+      0,
+      'the silent receiver still holds its first attempts',
+    )
+    assert.ok(
+      silent.received.length >= 1 && silent.received.length <= 4,
+      'at most its concurrency is stuck there',
+    )
   })
 
   it('does not retry a 400, and records why', async () => {
@@ -163,7 +210,12 @@ describe('delivery engine', () => {
     const event = makeEvent('lead.created', leadData(4))
 
     await emit(event)
-    await waitFor('failed', async () => (await deliveryOf(event.id, 'wh_slack400')).row.state === 'failed', 5000, 20)
+    await waitFor(
+      'failed',
+      async () => (await deliveryOf(event.id, 'wh_slack400')).row.state === 'failed',
+      5000,
+      20,
+    )
 
     const { attempts } = await deliveryOf(event.id, 'wh_slack400')
     assert.equal(attempts.length, 1)
@@ -184,20 +236,33 @@ describe('delivery engine', () => {
     assert.match(status.disabled_reason, /channel_is_archived/)
     assert.equal(registry.subscribers('lead.created').length, 0)
     assert.equal(r.received.length, 1)
-    const disabledLine = lines.find((l) => l.msg === 'webhook disabled' && l.webhookId === 'wh_archived')
+    const disabledLine = lines.find(
+      (l) => l.msg === 'webhook disabled' && l.webhookId === 'wh_archived',
+    )
     assert.equal(disabledLine?.level, 'error')
   })
 
   it('dead-letters after the last attempt', async () => {
     const r = await receiver(() => ({ status: 503 }))
     await start([{ id: 'wh_down', url: r.url }], { policy: { ...FAST, maxAttempts: 3 } })
-    const event = makeEvent('health.degraded', { agent: 'email', reason: 'restart budget exhausted' })
+    const event = makeEvent('health.degraded', {
+      agent: 'email',
+      reason: 'restart budget exhausted',
+    })
 
     await emit(event)
-    await waitFor('dead', async () => (await deliveryOf(event.id, 'wh_down')).row.state === 'dead', 5000, 20)
+    await waitFor(
+      'dead',
+      async () => (await deliveryOf(event.id, 'wh_down')).row.state === 'dead',
+      5000,
+      20,
+    )
 
     const { attempts } = await deliveryOf(event.id, 'wh_down')
-    assert.deepEqual(attempts.map((a) => a.outcome), ['retry', 'retry', 'dead'])
+    assert.deepEqual(
+      attempts.map((a) => a.outcome),
+      ['retry', 'retry', 'dead'],
+    )
     assert.equal(r.received.length, 3)
   })
 
@@ -214,12 +279,23 @@ describe('delivery engine', () => {
 
   it('sends deliveries left pending by an earlier run when it starts', async () => {
     const r = await receiver()
-    writeWebhookConfig(t.dataDir, { allow_private_targets: true, webhooks: [{ id: 'wh_resume', url: r.url, events: ['*'] }] })
+    writeWebhookConfig(t.dataDir, {
+      allow_private_targets: true,
+      webhooks: [{ id: 'wh_resume', url: r.url, events: ['*'] }],
+    })
     registry = await startWebhookRegistry({ db: t.db, dataDir: t.dataDir, log })
     const event = makeEvent('lead.created', leadData(7))
     await createDeliveries(t.db, event, registry.subscribers(event.type), Date.now())
 
-    engine = createDeliveryEngine({ db: t.db, registry, log, policy: FAST, timeoutMs: 5000, pollMs: 50, concurrency: 4 })
+    engine = createDeliveryEngine({
+      db: t.db,
+      registry,
+      log,
+      policy: FAST,
+      timeoutMs: 5000,
+      pollMs: 50,
+      concurrency: 4,
+    })
 
     await waitFor('the resumed delivery', () => r.received.length === 1, 5000, 20)
     assert.equal(JSON.parse(r.received[0].body).id, event.id)

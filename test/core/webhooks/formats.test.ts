@@ -3,104 +3,18 @@ import { describe, it } from 'node:test'
 
 import { buildBody, buildRequest } from '../../../core/webhooks/formats/index.js'
 import { sanitiseDiscordUsername } from '../../../core/webhooks/formats/discord.js'
+import { escapeSlack } from '../../../core/webhooks/formats/slack.js'
+import { fitEscaped } from '../../../core/webhooks/formats/text.js'
 import type { WebhookEvent } from '../../../core/webhooks/formats/summary.js'
-
-// The receiving services' documented limits, written out here independently of the code.
-const SLACK = { text: 3000, header: 150, fields: 10, fieldText: 2000, blocks: 50, contextElements: 10 }
-const DISCORD = {
-  content: 2000,
-  username: 80,
-  embeds: 10,
-  title: 256,
-  description: 4096,
-  fields: 25,
-  fieldName: 256,
-  fieldValue: 1024,
-  footer: 2048,
-  total: 6000,
-}
-
-type Json = Record<string, unknown>
-
-function slackProblems(payload: Json): string[] {
-  const problems: string[] = []
-  const text = payload.text
-  if (typeof text !== 'string' || text.trim() === '') problems.push('text is empty')
-  else if (text.length > SLACK.text) problems.push(`text is ${text.length} long`)
-
-  const blocks = payload.blocks as Json[]
-  if (!Array.isArray(blocks) || blocks.length === 0 || blocks.length > SLACK.blocks) problems.push('blocks count')
-  for (const [i, block] of (blocks ?? []).entries()) {
-    const textObject = (o: unknown, limit: number, where: string): void => {
-      const t = o as Json | undefined
-      if (!t || (t.type !== 'mrkdwn' && t.type !== 'plain_text')) problems.push(`${where}: bad text object`)
-      else if (typeof t.text !== 'string' || t.text.trim() === '') problems.push(`${where}: empty text`)
-      else if (t.text.length > limit) problems.push(`${where}: ${t.text.length} > ${limit}`)
-    }
-    if (block.type === 'header') {
-      textObject(block.text, SLACK.header, `block ${i} header`)
-      if ((block.text as Json).type !== 'plain_text') problems.push('header text must be plain_text')
-    } else if (block.type === 'section') {
-      if (!block.text && !block.fields) problems.push(`block ${i}: section without text or fields`)
-      if (block.text) textObject(block.text, SLACK.text, `block ${i} text`)
-      const fields = (block.fields as unknown[] | undefined) ?? []
-      if (fields.length > SLACK.fields) problems.push(`block ${i}: ${fields.length} fields`)
-      fields.forEach((f, j) => textObject(f, SLACK.fieldText, `block ${i} field ${j}`))
-    } else if (block.type === 'context') {
-      const elements = block.elements as unknown[]
-      if (elements.length === 0 || elements.length > SLACK.contextElements) problems.push('context elements')
-      elements.forEach((e, j) => textObject(e, SLACK.text, `block ${i} element ${j}`))
-    } else {
-      problems.push(`block ${i}: unexpected type ${String(block.type)}`)
-    }
-  }
-  return problems
-}
-
-function discordProblems(payload: Json): string[] {
-  const problems: string[] = []
-  const username = payload.username
-  if (typeof username !== 'string' || username.length < 1 || username.length > DISCORD.username) {
-    problems.push('username length')
-  } else if (/discord|clyde/i.test(username)) {
-    problems.push(`username "${username}" is refused by Discord`)
-  }
-  const content = payload.content as string | undefined
-  if (content !== undefined && content.length > DISCORD.content) problems.push(`content ${content.length}`)
-
-  const embeds = (payload.embeds as Json[]) ?? []
-  if (embeds.length > DISCORD.embeds) problems.push('too many embeds')
-  if (!content && embeds.length === 0) problems.push('empty message')
-  for (const [i, embed] of embeds.entries()) {
-    let total = 0
-    const title = (embed.title as string) ?? ''
-    if (title.length > DISCORD.title) problems.push(`embed ${i} title ${title.length}`)
-    const description = (embed.description as string | undefined) ?? ''
-    if (description.length > DISCORD.description) problems.push(`embed ${i} description`)
-    if ('description' in embed && description.trim() === '') problems.push(`embed ${i} empty description`)
-    const fields = (embed.fields as Json[]) ?? []
-    if (fields.length > DISCORD.fields) problems.push(`embed ${i} fields ${fields.length}`)
-    for (const [j, field] of fields.entries()) {
-      const name = field.name as string
-      const value = field.value as string
-      if (typeof name !== 'string' || name.trim() === '' || name.length > DISCORD.fieldName) {
-        problems.push(`embed ${i} field ${j} name`)
-      }
-      if (typeof value !== 'string' || value.trim() === '' || value.length > DISCORD.fieldValue) {
-        problems.push(`embed ${i} field ${j} value "${String(value).slice(0, 20)}"`)
-      }
-      total += (name?.length ?? 0) + (value?.length ?? 0)
-    }
-    const footer = ((embed.footer as Json | undefined)?.text as string | undefined) ?? ''
-    if (footer.length > DISCORD.footer) problems.push(`embed ${i} footer`)
-    total += title.length + description.length + footer.length
-    if (total > DISCORD.total) problems.push(`embed ${i} total ${total}`)
-  }
-  return problems
-}
+import { discordProblems, slackProblems, type Json } from './service-limits.js'
 
 function leadEvent(data: Json): WebhookEvent {
-  return { id: 'evt_0123456789abcdef0123456789abcdef', type: 'lead.created', timestamp: '2026-04-12T14:43:17Z', data }
+  return {
+    id: 'evt_0123456789abcdef0123456789abcdef',
+    type: 'lead.created',
+    timestamp: '2026-04-12T14:43:17Z',
+    data,
+  }
 }
 
 const LONG_NOTES = 'Called twice & asked for <pricing>; wants a demo. '.repeat(50).slice(0, 2500)
@@ -118,8 +32,14 @@ const LEADS: Array<[string, Json]> = [
       metadata: { notes: LONG_NOTES },
     },
   ],
-  ['an empty phone', { lead_id: 'LEAD-00043', score: 40, email: 'x@example.com', phone: '', name: '', source: null }],
-  ['the name "Discord Leads Bot"', { lead_id: 'LEAD-00044', score: 90, name: 'Discord Leads Bot', email: 'bot@example.com' }],
+  [
+    'an empty phone',
+    { lead_id: 'LEAD-00043', score: 40, email: 'x@example.com', phone: '', name: '', source: null },
+  ],
+  [
+    'the name "Discord Leads Bot"',
+    { lead_id: 'LEAD-00044', score: 90, name: 'Discord Leads Bot', email: 'bot@example.com' },
+  ],
 ]
 
 describe('slack format', () => {
@@ -134,7 +54,7 @@ describe('slack format', () => {
   it('keeps the 2,500-char notes readable, escaped, and cut only at the 3000 limit', () => {
     const payload = JSON.parse(buildBody('slack', leadEvent(LEADS[0][1]))) as Json
     const sections = (payload.blocks as Json[]).filter((b) => b.type === 'section' && b.text)
-    const notes = ((sections[0].text as Json).text as string)
+    const notes = (sections[0].text as Json).text as string
 
     assert.ok(notes.startsWith('Called twice &amp; asked for &lt;pricing&gt;'))
     assert.ok(notes.length <= 3000 && notes.length > 2500)
@@ -152,12 +72,26 @@ describe('slack format', () => {
   it('stays valid for every event type, including an 8,000-char error', () => {
     const events: WebhookEvent[] = [
       { ...leadEvent(LEADS[0][1]), type: 'lead.hot' },
-      { ...leadEvent({ agent: 'email', reason: 'restart budget exhausted', error: 'x'.repeat(8000) }), type: 'health.degraded' },
-      { ...leadEvent({ agent: 'email', restarts: 2 }), type: 'health.healed' },
-      { ...leadEvent({ amount: 49.9, currency: 'EUR', lead_id: 'LEAD-00042', source: 'stripe' }), type: 'revenue.conversion' },
       {
         ...leadEvent({
-          period: { start: '2026-04-11T00:00:00Z', end: '2026-04-12T00:00:00Z', label: '2026-04-11' },
+          agent: 'email',
+          reason: 'restart budget exhausted',
+          error: 'x'.repeat(8000),
+        }),
+        type: 'health.degraded',
+      },
+      { ...leadEvent({ agent: 'email', restarts: 2 }), type: 'health.healed' },
+      {
+        ...leadEvent({ amount: 49.9, currency: 'EUR', lead_id: 'LEAD-00042', source: 'stripe' }),
+        type: 'revenue.conversion',
+      },
+      {
+        ...leadEvent({
+          period: {
+            start: '2026-04-11T00:00:00Z',
+            end: '2026-04-12T00:00:00Z',
+            label: '2026-04-11',
+          },
           figures: Object.fromEntries(Array.from({ length: 14 }, (_, i) => [`figure_${i}`, i])),
           summary: 'A quiet day.',
         }),
@@ -189,17 +123,26 @@ describe('discord format', () => {
   })
 
   it('disables mentions so a lead named @everyone pings nobody', () => {
-    const payload = JSON.parse(buildBody('discord', leadEvent({ lead_id: 'L', score: 1, name: '@everyone' }))) as Json
+    const payload = JSON.parse(
+      buildBody('discord', leadEvent({ lead_id: 'L', score: 1, name: '@everyone' })),
+    ) as Json
 
     assert.deepEqual(payload.allowed_mentions, { parse: [] })
   })
 
   it('truncates rather than refuses: 10,000-char notes and 40 figures fit in 6000', () => {
-    const big = leadEvent({ lead_id: 'LEAD-1', score: 10, name: 'N', metadata: { notes: 'n'.repeat(10_000) } })
+    const big = leadEvent({
+      lead_id: 'LEAD-1',
+      score: 10,
+      name: 'N',
+      metadata: { notes: 'n'.repeat(10_000) },
+    })
     const report: WebhookEvent = {
       ...leadEvent({
         period: { start: '2026-04-11T00:00:00Z', end: '2026-04-12T00:00:00Z', label: '2026-04-11' },
-        figures: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`figure_${'x'.repeat(200)}_${i}`, i])),
+        figures: Object.fromEntries(
+          Array.from({ length: 40 }, (_, i) => [`figure_${'x'.repeat(200)}_${i}`, i]),
+        ),
         summary: 's'.repeat(5000),
       }),
       type: 'reports.daily',
@@ -219,7 +162,15 @@ describe('json format', () => {
 
     const body = buildBody('json', event)
 
-    assert.equal(body, JSON.stringify({ id: event.id, type: event.type, timestamp: event.timestamp, data: event.data }))
+    assert.equal(
+      body,
+      JSON.stringify({
+        id: event.id,
+        type: event.type,
+        timestamp: event.timestamp,
+        data: event.data,
+      }),
+    )
   })
 
   it('adds ?wait=true for Discord and keeps the query it had', () => {
@@ -236,5 +187,15 @@ describe('json format', () => {
     const url = new URL(request.url)
     assert.equal(url.searchParams.get('wait'), 'true')
     assert.equal(url.searchParams.get('thread_id'), '9')
+  })
+})
+
+describe('text fitting', () => {
+  it('fits text whose escaped form is five times longer, never returning empty (C23)', () => {
+    const fitted = fitEscaped('n&<'.repeat(834), 3000, escapeSlack)
+
+    assert.ok(fitted.length <= 3000 && fitted.length > 2900)
+    assert.ok(fitted.endsWith('…'))
+    assert.doesNotMatch(fitted.slice(0, -1), /&(?!amp;|lt;)/)
   })
 })

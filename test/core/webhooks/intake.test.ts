@@ -14,10 +14,27 @@ import { waitFor } from '../../support/tmp.js'
 import { leadData, makeEvent, openTestDb, testLog, type TestDb } from './setup.js'
 
 const HOOKS: Webhook[] = [
-  { id: 'wh_leads', source: 'file', url: 'https://a.example/', format: 'json', events: ['lead.created'], enabled: true },
-  { id: 'wh_all', source: 'file', url: 'https://b.example/', format: 'slack', events: ['*'], enabled: true },
+  {
+    id: 'wh_leads',
+    source: 'file',
+    url: 'https://a.example/',
+    format: 'json',
+    events: ['lead.created'],
+    enabled: true,
+  },
+  {
+    id: 'wh_all',
+    source: 'file',
+    url: 'https://b.example/',
+    format: 'slack',
+    events: ['*'],
+    enabled: true,
+  },
 ]
-const registry = { subscribers: (type: string) => HOOKS.filter((w) => w.events.includes('*') || w.events.includes(type as never)) }
+const registry = {
+  subscribers: (type: string) =>
+    HOOKS.filter((w) => w.events.includes('*') || w.events.includes(type as never)),
+}
 
 describe('event intake (durable consumer of events.>)', () => {
   let nats: TestNats
@@ -48,7 +65,14 @@ describe('event intake (durable consumer of events.>)', () => {
 
   it('turns each event into one delivery per subscribed webhook and acks it after the commit', async () => {
     const handed: DeliveryRow[] = []
-    const intake = startEventIntake({ bus, db: t.db, log, registry, onDeliveries: (rows) => handed.push(...rows), ackWaitMs: 60_000 })
+    const intake = startEventIntake({
+      bus,
+      db: t.db,
+      log,
+      registry,
+      onDeliveries: (rows) => handed.push(...rows),
+      ackWaitMs: 60_000,
+    })
     const created = makeEvent('lead.created', leadData(1))
     const healed = makeEvent('health.healed', { agent: 'email', restarts: 1 })
 
@@ -57,10 +81,15 @@ describe('event intake (durable consumer of events.>)', () => {
     await waitFor('three deliveries', () => handed.length === 3, 10_000, 20)
 
     const jsm = await jetstreamManager(bus)
-    const info = await waitFor('all acked', async () => {
-      const i = await jsm.consumers.info(EVENTS_STREAM, NOTIFICATIONS_CONSUMER)
-      return i.num_ack_pending === 0 && i.num_pending === 0 && i
-    }, 5000, 50)
+    const info = await waitFor(
+      'all acked',
+      async () => {
+        const i = await jsm.consumers.info(EVENTS_STREAM, NOTIFICATIONS_CONSUMER)
+        return i.num_ack_pending === 0 && i.num_pending === 0 && i
+      },
+      5000,
+      50,
+    )
     await intake.stop()
 
     assert.deepEqual(handed.map((r) => `${r.event_type}->${r.webhook_id}`).sort(), [
@@ -78,12 +107,24 @@ describe('event intake (durable consumer of events.>)', () => {
     const handed: DeliveryRow[] = []
 
     // A fresh durable replays the whole stream: every event arrives a second time.
-    const replay = startEventIntake({ bus, db: t.db, log, registry, onDeliveries: (rows) => handed.push(...rows), durableName: 'replay' })
+    const replay = startEventIntake({
+      bus,
+      db: t.db,
+      log,
+      registry,
+      onDeliveries: (rows) => handed.push(...rows),
+      durableName: 'replay',
+    })
     const jsm = await jetstreamManager(bus)
-    await waitFor('replay acked', async () => {
-      const i = await jsm.consumers.info(EVENTS_STREAM, 'replay').catch(() => undefined)
-      return i && i.num_pending === 0 && i.num_ack_pending === 0 && i.delivered.stream_seq >= 2
-    }, 10_000, 50)
+    await waitFor(
+      'replay acked',
+      async () => {
+        const i = await jsm.consumers.info(EVENTS_STREAM, 'replay').catch(() => undefined)
+        return i && i.num_pending === 0 && i.num_ack_pending === 0 && i.delivered.stream_seq >= 2
+      },
+      10_000,
+      50,
+    )
     await replay.stop()
 
     assert.equal(await deliveryCount(), before)
@@ -92,7 +133,13 @@ describe('event intake (durable consumer of events.>)', () => {
 
   it('drops a message that is not an event, with a warning, and goes on', async () => {
     const handed: DeliveryRow[] = []
-    const intake = startEventIntake({ bus, db: t.db, log, registry, onDeliveries: (rows) => handed.push(...rows) })
+    const intake = startEventIntake({
+      bus,
+      db: t.db,
+      log,
+      registry,
+      onDeliveries: (rows) => handed.push(...rows),
+    })
     const next = makeEvent('lead.created', leadData(2))
 
     await publish('events.lead.created', 'not json at all')
@@ -105,17 +152,37 @@ describe('event intake (durable consumer of events.>)', () => {
 
   it('reports itself disconnected while NATS is down and consumes again when it is back', async () => {
     const handed: DeliveryRow[] = []
-    const intake = startEventIntake({ bus, db: t.db, log, registry, onDeliveries: (rows) => handed.push(...rows) })
+    const intake = startEventIntake({
+      bus,
+      db: t.db,
+      log,
+      registry,
+      onDeliveries: (rows) => handed.push(...rows),
+    })
     await waitFor('connected', () => intake.isConnected(), 5000, 20)
 
     await nats.stop()
     await waitFor('disconnected', () => !intake.isConnected(), 30_000, 100)
     nats = await startNats({ port: nats.port })
-    await ensureEventsStream(await jetstreamManager(bus))
+    // The test server lost its store with the restart; the relay would recreate the stream.
+    await waitFor(
+      'the stream again',
+      async () => {
+        await ensureEventsStream(await jetstreamManager(bus, { timeout: 1000 }))
+        return true
+      },
+      30_000,
+      200,
+    )
     const later = makeEvent('lead.created', leadData(3))
     await publish('events.lead.created', JSON.stringify(later), later.id)
 
-    await waitFor('the event after the outage', () => handed.some((r) => r.event_id === later.id), 60_000, 100)
+    await waitFor(
+      'the event after the outage',
+      () => handed.some((r) => r.event_id === later.id),
+      60_000,
+      100,
+    )
     assert.ok(intake.isConnected())
     await intake.stop()
   })

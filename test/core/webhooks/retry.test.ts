@@ -2,7 +2,12 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
 import { loadConfig } from '../../../core/config.js'
-import { planRetry, retryDelayMs, retryPolicyFrom, type RetryPolicy } from '../../../core/webhooks/retry.js'
+import {
+  planRetry,
+  retryDelayMs,
+  retryPolicyFrom,
+  type RetryPolicy,
+} from '../../../core/webhooks/retry.js'
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -11,7 +16,11 @@ const DAY = 24 * HOUR
 function failForever(policy: RetryPolicy, random: () => number): number[] {
   const times = [0]
   for (let attempts = 1; attempts <= 200; attempts++) {
-    const plan = planRetry({ attempts, windowStartAt: 0, now: times[times.length - 1] }, policy, random)
+    const plan = planRetry(
+      { attempts, windowStartAt: 0, now: times[times.length - 1] },
+      policy,
+      random,
+    )
     if (plan.kind === 'dead') return times
     times.push(plan.at)
   }
@@ -32,19 +41,43 @@ describe('retry schedule', () => {
   })
 
   it('grows exponentially from the base, capped, jittered into the upper half', () => {
-    const policy: RetryPolicy = { baseMs: 1000, maxDelayMs: 10_000, horizonMs: DAY, maxAttempts: 50 }
+    const policy: RetryPolicy = {
+      baseMs: 1000,
+      maxDelayMs: 10_000,
+      horizonMs: DAY,
+      maxAttempts: 50,
+    }
 
-    assert.equal(retryDelayMs(1, policy, () => 1), 1000)
-    assert.equal(retryDelayMs(1, policy, () => 0), 500)
-    assert.equal(retryDelayMs(3, policy, () => 1), 4000)
-    assert.equal(retryDelayMs(20, policy, () => 1), 10_000)
-    assert.equal(retryDelayMs(20, policy, () => 0), 5000)
+    assert.equal(
+      retryDelayMs(1, policy, () => 1),
+      1000,
+    )
+    assert.equal(
+      retryDelayMs(1, policy, () => 0),
+      500,
+    )
+    assert.equal(
+      retryDelayMs(3, policy, () => 1),
+      4000,
+    )
+    assert.equal(
+      retryDelayMs(20, policy, () => 1),
+      10_000,
+    )
+    assert.equal(
+      retryDelayMs(20, policy, () => 0),
+      5000,
+    )
   })
 
   it('never retries earlier than the receiver asked (Retry-After is a floor)', () => {
     const policy: RetryPolicy = { baseMs: 10, maxDelayMs: 100, horizonMs: DAY, maxAttempts: 10 }
 
-    const plan = planRetry({ attempts: 1, windowStartAt: 0, now: 1000, retryAfterMs: 30_000 }, policy, () => 0)
+    const plan = planRetry(
+      { attempts: 1, windowStartAt: 0, now: 1000, retryAfterMs: 30_000 },
+      policy,
+      () => 0,
+    )
 
     assert.deepEqual(plan, { kind: 'retry', at: 31_000 })
   })
@@ -57,7 +90,12 @@ describe('retry schedule', () => {
   })
 
   it('makes one last attempt at the horizon instead of overshooting it', () => {
-    const policy: RetryPolicy = { baseMs: HOUR, maxDelayMs: 10 * HOUR, horizonMs: 5 * HOUR, maxAttempts: 50 }
+    const policy: RetryPolicy = {
+      baseMs: HOUR,
+      maxDelayMs: 10 * HOUR,
+      horizonMs: 5 * HOUR,
+      maxAttempts: 50,
+    }
 
     const plan = planRetry({ attempts: 4, windowStartAt: 0, now: 4 * HOUR }, policy, () => 1)
 

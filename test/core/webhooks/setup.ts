@@ -10,7 +10,10 @@ import { createLogger, type Logger } from '../../../core/logger.js'
 import { BACKENDS, type TestBackend } from '../../support/databases.js'
 
 /** A logger whose lines the test can read. */
-export function testLog(name = 'notifications'): { log: Logger; lines: Array<Record<string, unknown>> } {
+export function testLog(name = 'notifications'): {
+  log: Logger
+  lines: Array<Record<string, unknown>>
+} {
   const lines: Array<Record<string, unknown>> = []
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -55,10 +58,21 @@ export function writeWebhookConfig(dataDir: string, config: unknown): void {
 
 /** An event as the outbox would have made it. */
 export function makeEvent<T>(type: EventType, data: T): DomainEvent<T> {
-  return { id: newEventId(), type, timestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), data }
+  return {
+    id: newEventId(),
+    type,
+    timestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    data,
+  }
 }
 
 /** A lead.created payload. */
 export function leadData(n: number, extra: Record<string, unknown> = {}) {
-  return { lead_id: `LEAD-${String(n).padStart(5, '0')}`, score: 50, email: `lead${n}@example.com`, name: `Lead ${n}`, ...extra }
+  return {
+    lead_id: `LEAD-${String(n).padStart(5, '0')}`,
+    score: 50,
+    email: `lead${n}@example.com`,
+    name: `Lead ${n}`,
+    ...extra,
+  }
 }

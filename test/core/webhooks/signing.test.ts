@@ -59,25 +59,69 @@ describe('webhook signing (Standard Webhooks)', () => {
 
     assert.equal(verifyStandardWebhook(generateSecret(), request.headers, request.body).ok, false)
     assert.equal(
-      verifyStandardWebhook(secret, { ...request.headers, 'webhook-id': 'evt_other' }, request.body).ok,
+      verifyStandardWebhook(secret, { ...request.headers, 'webhook-id': 'evt_other' }, request.body)
+        .ok,
       false,
     )
   })
 
   it('agrees with the verifier it documents for receivers', () => {
     const secret = generateSecret()
-    const request = signed(secret, buildBody('json', { id: 'evt_abc', type: 'lead.hot', timestamp: 't', data: {} }))
+    const request = signed(
+      secret,
+      buildBody('json', { id: 'evt_abc', type: 'lead.hot', timestamp: 't', data: {} }),
+    )
     const ts = Number(request.headers['webhook-timestamp'])
 
-    assert.ok(verifySignature(secret, 'evt_abc', ts, request.body, `v0,xxx ${request.headers['webhook-signature']}`))
-    assert.equal(verifySignature(secret, 'evt_abc', ts, `${request.body} `, request.headers['webhook-signature']), false)
+    assert.ok(
+      verifySignature(
+        secret,
+        'evt_abc',
+        ts,
+        request.body,
+        `v0,xxx ${request.headers['webhook-signature']}`,
+      ),
+    )
+    assert.equal(
+      verifySignature(
+        secret,
+        'evt_abc',
+        ts,
+        `${request.body} `,
+        request.headers['webhook-signature'],
+      ),
+      false,
+    )
   })
 
   it('keeps the body byte-identical between attempts; only the timestamp and signature move (C27)', () => {
     const secret = generateSecret()
-    const body = buildBody('json', { id: 'evt_abc', type: 'lead.created', timestamp: '2026-04-12T14:43:17Z', data: { a: 1 } })
-    const first = buildRequest({ format: 'json', url: 'https://r.example/', body, eventId: 'evt_abc', eventType: 'lead.created', deliveryId: 'dlv_x', secret, nowSeconds: 1000 })
-    const retry = buildRequest({ format: 'json', url: 'https://r.example/', body, eventId: 'evt_abc', eventType: 'lead.created', deliveryId: 'dlv_x', secret, nowSeconds: 1600 })
+    const body = buildBody('json', {
+      id: 'evt_abc',
+      type: 'lead.created',
+      timestamp: '2026-04-12T14:43:17Z',
+      data: { a: 1 },
+    })
+    const first = buildRequest({
+      format: 'json',
+      url: 'https://r.example/',
+      body,
+      eventId: 'evt_abc',
+      eventType: 'lead.created',
+      deliveryId: 'dlv_x',
+      secret,
+      nowSeconds: 1000,
+    })
+    const retry = buildRequest({
+      format: 'json',
+      url: 'https://r.example/',
+      body,
+      eventId: 'evt_abc',
+      eventType: 'lead.created',
+      deliveryId: 'dlv_x',
+      secret,
+      nowSeconds: 1600,
+    })
 
     assert.equal(retry.body, first.body)
     assert.equal(retry.headers['webhook-id'], first.headers['webhook-id'])

@@ -24,7 +24,9 @@ export function verifyStandardWebhook(
   }
 
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64')
-  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${rawBody}`, 'utf8').digest()
+  const expected = createHmac('sha256', key)
+    .update(`${id}.${timestamp}.${rawBody}`, 'utf8')
+    .digest()
   for (const candidate of signatures.split(' ')) {
     const comma = candidate.indexOf(',')
     if (candidate.slice(0, comma) !== 'v1') continue

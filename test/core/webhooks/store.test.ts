@@ -38,7 +38,10 @@ for (const backend of BACKENDS) {
 
       const first = await createDeliveries(t.db, event, [hook('wh_a'), hook('wh_b', 'slack')], 1000)
       const again = await createDeliveries(t.db, event, [hook('wh_a'), hook('wh_b', 'slack')], 2000)
-      const rows = await t.db('deliveries').where('event_id', event.id).select('webhook_id', 'format')
+      const rows = await t
+        .db('deliveries')
+        .where('event_id', event.id)
+        .select('webhook_id', 'format')
 
       assert.equal(first.length, 2)
       assert.equal(again.length, 0)
@@ -47,32 +50,83 @@ for (const backend of BACKENDS) {
     })
 
     it('records attempts and moves the delivery through its states', async () => {
-      const [row] = await createDeliveries(t.db, makeEvent('lead.hot', leadData(2)), [hook('wh_c')], 1000)
+      const [row] = await createDeliveries(
+        t.db,
+        makeEvent('lead.hot', leadData(2)),
+        [hook('wh_c')],
+        1000,
+      )
 
-      await recordAttempt(t.db, row, { attempt: 1, startedAt: 1000, status: 503, latencyMs: 12, error: 'HTTP 503', outcome: 'retry', nextAttemptAt: 5000 }, 1012)
+      await recordAttempt(
+        t.db,
+        row,
+        {
+          attempt: 1,
+          startedAt: 1000,
+          status: 503,
+          latencyMs: 12,
+          error: 'HTTP 503',
+          outcome: 'retry',
+          nextAttemptAt: 5000,
+        },
+        1012,
+      )
       const waiting = await dueDeliveries(t.db, 'wh_c', 4999, 10, [])
       const due = await dueDeliveries(t.db, 'wh_c', 5000, 10, [])
-      await recordAttempt(t.db, row, { attempt: 2, startedAt: 5000, status: 200, latencyMs: 8, outcome: 'delivered' }, 5008)
+      await recordAttempt(
+        t.db,
+        row,
+        { attempt: 2, startedAt: 5000, status: 200, latencyMs: 8, outcome: 'delivered' },
+        5008,
+      )
       const stored = await t.db('deliveries').where('id', row.id).first()
       const attempts = await t.db('delivery_attempts').where('delivery_id', row.id).orderBy('id')
 
       assert.equal(waiting.length, 0)
-      assert.deepEqual(due.map((d) => d.id), [row.id])
+      assert.deepEqual(
+        due.map((d) => d.id),
+        [row.id],
+      )
       assert.equal(stored.state, 'delivered')
       assert.equal(Number(stored.attempts), 2)
       assert.equal(Number(stored.delivered_at), 5008)
       assert.deepEqual(
-        attempts.map((a) => [a.attempt, a.status, a.outcome, a.next_attempt_at === null ? null : Number(a.next_attempt_at)]),
-        [[1, 503, 'retry', 5000], [2, 200, 'delivered', null]],
+        attempts.map((a) => [
+          a.attempt,
+          a.status,
+          a.outcome,
+          a.next_attempt_at === null ? null : Number(a.next_attempt_at),
+        ]),
+        [
+          [1, 503, 'retry', 5000],
+          [2, 200, 'delivered', null],
+        ],
       )
     })
 
     it('fails pending deliveries of a webhook its receiver disabled, and counts dead letters', async () => {
-      const rows = await createDeliveries(t.db, makeEvent('lead.created', leadData(3)), [hook('wh_gone'), hook('wh_dead')], 1000)
+      const rows = await createDeliveries(
+        t.db,
+        makeEvent('lead.created', leadData(3)),
+        [hook('wh_gone'), hook('wh_dead')],
+        1000,
+      )
       const dead = rows.find((r) => r.webhook_id === 'wh_dead')!
 
       await disableWebhook(t.db, 'wh_gone', 'HTTP 410', 2000)
-      await recordAttempt(t.db, dead, { attempt: 5, startedAt: 2000, status: 500, latencyMs: 3, error: 'HTTP 500', outcome: 'dead' }, 2000)
+      await recordAttempt(
+        t.db,
+        dead,
+        {
+          attempt: 5,
+          startedAt: 2000,
+          status: 500,
+          latencyMs: 3,
+          error: 'HTTP 500',
+          outcome: 'dead',
+        },
+        2000,
+      )
       const gone = await t.db('deliveries').where('webhook_id', 'wh_gone').first()
       const counts = await deliveryCounts(t.db, 10_000, ['wh_gone', 'wh_dead'])
 
@@ -83,8 +137,18 @@ for (const backend of BACKENDS) {
     })
 
     it('redelivers any delivery with a fresh budget and the same body', async () => {
-      const [row] = await createDeliveries(t.db, makeEvent('lead.created', leadData(4)), [hook('wh_r')], 1000)
-      await recordAttempt(t.db, row, { attempt: 1, startedAt: 1000, status: 200, latencyMs: 3, outcome: 'delivered' }, 1003)
+      const [row] = await createDeliveries(
+        t.db,
+        makeEvent('lead.created', leadData(4)),
+        [hook('wh_r')],
+        1000,
+      )
+      await recordAttempt(
+        t.db,
+        row,
+        { attempt: 1, startedAt: 1000, status: 200, latencyMs: 3, outcome: 'delivered' },
+        1003,
+      )
 
       await redeliver(t.db, row.id, 9000)
       const [due] = await dueDeliveries(t.db, 'wh_r', 9000, 10, [])
