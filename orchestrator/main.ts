@@ -2,16 +2,13 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { CATALOG, findAgent } from '../agents/catalog.js'
-import type { Heartbeat } from '../agents/kit/types.js'
-import { connectBus, decode, type NatsConnection } from '../core/bus.js'
+import { connectBus } from '../core/bus.js'
 import { loadConfig, type Config } from '../core/config.js'
 import { createDb } from '../core/db/index.js'
 import { migrate } from '../core/db/migrate.js'
 import { ConfigError, EXIT_CONFIG } from '../core/errors.js'
 import { createLogger, type Logger } from '../core/logger.js'
-import { subjects } from '../core/subjects.js'
 import { controlSocketPath } from '../core/swarm/control.js'
-import type { HealthReport } from '../core/swarm/health-report.js'
 import { startOutboxRelay } from '../core/events/relay.js'
 import { Pm2Backend, type Pm2Event } from './backends/pm2.js'
 import { serveControl } from './control.js'
@@ -24,6 +21,8 @@ import { planCaddy, planNats } from './probes.js'
 import { Sampler } from './sampler.js'
 import { loadRecords } from './store.js'
 import { Supervisor } from './supervisor.js'
+import { listenHeartbeats } from './listeners.js'
+import { runUnderSystemd } from './systemd-main.js'
 
 /**
  * How often the periodic checks run: each second, or a quarter heartbeat when heartbeats are
@@ -71,21 +70,6 @@ async function launchBus(config: Config, launcher: Launcher): Promise<void> {
   else await launcher.disable(nats, plan)
 }
 
-function listenHeartbeats(bus: NatsConnection, supervisor: Supervisor): void {
-  bus.subscribe(subjects.heartbeatAll, {
-    callback: (err, msg) => {
-      const hb = err ? undefined : decode<Heartbeat>(msg.data)
-      if (hb?.agent) void supervisor.onHeartbeat(hb)
-    },
-  })
-  bus.subscribe(subjects.healthAll, {
-    callback: (err, msg) => {
-      const report = err ? undefined : decode<HealthReport>(msg.data)
-      if (report?.agent && report.by) void supervisor.onHealthReport(report)
-    },
-  })
-}
-
 /** The control socket beside the bus; start-up goes on without it if it cannot listen. */
 async function openControlSocket(
   config: Config,
@@ -114,7 +98,8 @@ async function main(): Promise<void> {
   }
   const log = createLogger('orchestrator', { department: 'ops', level: config.MINOGAN_LOG_LEVEL })
   try {
-    await run(config, log)
+    if (config.MINOGAN_PROCESS_MANAGER === 'systemd') await runUnderSystemd(config, log)
+    else await run(config, log)
   } catch (err) {
     log.fatal({ err }, 'orchestrator failed')
     process.exit(err instanceof ConfigError ? EXIT_CONFIG : 1)
