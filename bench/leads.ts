@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline'
 
 import Database from 'better-sqlite3'
 
+import { findAgent } from '../agents/catalog.js'
 import { createDb, sqlitePath } from '../core/db/index.js'
 import { migrate } from '../core/db/migrate.js'
 import { baseScore, floorUntil, TIER_FLOOR } from '../core/leads/score.js'
@@ -46,7 +47,9 @@ function exited(child: ChildProcess): Promise<void> {
 
 /** Starts a fixture server and waits for its `READY {...}` line. */
 async function startServer(name: string, args: string[], env: NodeJS.ProcessEnv): Promise<Server> {
-  const child = spawn(process.execPath, [fixture(name), ...args], {
+  // The real API runs with the node flags the swarm gives lead-api (agents/catalog.ts).
+  const flags = name === 'lead-api-server' ? (findAgent('lead-api')?.nodeArgs ?? []) : []
+  const child = spawn(process.execPath, [...flags, fixture(name), ...args], {
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -61,7 +64,10 @@ async function startServer(name: string, args: string[], env: NodeJS.ProcessEnv)
 
   try {
     const ready = await new Promise<{ port: number; key?: string }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name} not ready in time`)), START_TIMEOUT_MS)
+      const timer = setTimeout(
+        () => reject(new Error(`${name} not ready in time`)),
+        START_TIMEOUT_MS,
+      )
       child.once('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${stderr}`)))
       createInterface({ input: child.stdout! }).on('line', (line) => {
         if (!line.startsWith('READY ')) return
@@ -279,7 +285,8 @@ export async function seededDataDir(count: number): Promise<{ path: string; clea
     const batch = sqlite.transaction((from: number, to: number) => {
       for (let i = from; i < to; i++) insert.run(seedRow(i + 1, nowMs))
     })
-    for (let from = 0; from < count; from += SEED_BATCH) batch(from, Math.min(count, from + SEED_BATCH))
+    for (let from = 0; from < count; from += SEED_BATCH)
+      batch(from, Math.min(count, from + SEED_BATCH))
     sqlite.pragma('wal_checkpoint(TRUNCATE)')
   } finally {
     sqlite.close()
@@ -288,7 +295,13 @@ export async function seededDataDir(count: number): Promise<{ path: string; clea
   return dir
 }
 
-type ClientFigures = { status: number; lines: number; bytes: number; firstByteMs: number; totalMs: number }
+type ClientFigures = {
+  status: number
+  lines: number
+  bytes: number
+  firstByteMs: number
+  totalMs: number
+}
 type ExportRun = { rowsPerSecond: number; peakRss: number }
 
 async function exportRun(kind: 'api' | 'bare', dataDir: string, run: number): Promise<ExportRun> {
@@ -326,7 +339,8 @@ async function benchExport(): Promise<BenchResult[]> {
   try {
     for (let run = 0; run < RUNS; run++) {
       const order = run % 2 === 0 ? (['bare', 'api'] as const) : (['api', 'bare'] as const)
-      for (const kind of order) (kind === 'api' ? api : bare).push(await exportRun(kind, dir.path, run))
+      for (const kind of order)
+        (kind === 'api' ? api : bare).push(await exportRun(kind, dir.path, run))
     }
   } finally {
     dir.cleanup()

@@ -1,19 +1,78 @@
-import { writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { ROOT } from '../orchestrator/pm2-apps.js'
+import { benchHealing, benchSoak } from './healing.js'
 import { benchLeads } from './leads.js'
 import { machine, type BenchResult } from './support.js'
 import { benchSwarmFigures } from './swarm.js'
+import { benchWebhooks } from './webhooks.js'
 
-type Section = { title: string; issue: string; run: () => Promise<BenchResult[]> }
+type Section = { title: string; issue: string; method: string; run: () => Promise<BenchResult[]> }
 
 // Each part of the product adds its section; `npm run bench -- <word>` runs the sections
 // whose title contains the word.
 const SECTIONS: Section[] = [
-  { title: 'Swarm start, memory and idle CPU', issue: '#2', run: benchSwarmFigures },
-  { title: 'Leads: writes and CSV export', issue: '#3', run: benchLeads },
+  {
+    title: 'Swarm start, memory and idle CPU',
+    issue: '#2',
+    method:
+      'Three trials each, alternating: `minogan start --detach` on a fresh data dir, PM2_HOME and ports until the CLI sees every agent active, against `pm2 start` of 28 trivial agents that connect to NATS and report ready (timed to the last one). RSS from /proc after 5 s idle; orchestrator CPU from its /proc ticks over 30 s of idle swarm.',
+    run: benchSwarmFigures,
+  },
+  {
+    title: 'Leads: writes and CSV export',
+    issue: '#3',
+    method:
+      'Servers, load generator (autocannon, 50 connections, 70% new / 30% merging leads, 3 s warm-up, 10 s measured, median of 3) and export client are separate processes on loopback. Baseline: a bare Koa route inserting one row with better-sqlite3, and a bare better-sqlite3 scan to CSV. Export over 1,000,000 seeded leads; peak RSS is the API process VmHWM.',
+    run: benchLeads,
+  },
+  {
+    title: 'Healing: restart and hang detection',
+    issue: '#4',
+    method:
+      'On a real swarm: SIGKILL an agent and time until the API shows it active again (5+ trials, median), against pm2 autorestart of a trivial NATS agent in the same run; SIGSTOP an agent and time until it is degraded.',
+    run: benchHealing,
+  },
+  {
+    title: 'Webhooks: lead-to-webhook latency and delivery rate',
+    issue: '#5',
+    method:
+      'On a real swarm with a loopback JSON receiver in its own process: POST /api/leads at a steady rate and time each lead.created arrival; then queue a burst and measure the steady delivery rate to that one receiver.',
+    run: benchWebhooks,
+  },
 ]
+
+const SOAK_MS = 3_600_000
+const SOAK: Section = {
+  title: 'Soak: an hour with a crashing agent',
+  issue: '#4',
+  method:
+    'A real swarm for an hour with an agent SIGKILLed every few minutes; RSS of the orchestrator and the healer at the start and the end.',
+  run: () => benchSoak(SOAK_MS),
+}
+
+const HEADER = [
+  '# Benchmarks',
+  '',
+  'Written by `npm run bench` (every section) or `npm run bench -- <word>` (the sections',
+  'whose title holds the word; the others are kept as they were). `npm run bench -- --soak`',
+  'runs the hour-long soak. The machine is shared and noisy, so every figure stands beside a',
+  'baseline measured in the same run, and the ratio is what the target judges.',
+  '',
+]
+
+/** The sections already in BENCHMARKS.md, by title, so a partial run keeps the others. */
+function previousSections(path: string): Map<string, string> {
+  const sections = new Map<string, string>()
+  if (!existsSync(path)) return sections
+  const parts = readFileSync(path, 'utf8').split(/^## /m).slice(1)
+  for (const part of parts) {
+    const title = part.slice(0, part.indexOf(' (#'))
+    sections.set(title, `## ${part.trimEnd()}\n`)
+  }
+  return sections
+}
 
 function table(results: BenchResult[]): string {
   const rows = results.map((r) => {
@@ -24,23 +83,35 @@ function table(results: BenchResult[]): string {
 }
 
 async function main(): Promise<void> {
-  const filters = process.argv.slice(2).filter((a) => !a.startsWith('--'))
-  const chosen = SECTIONS.filter((s) => filters.length === 0 || filters.some((f) => s.title.toLowerCase().includes(f)))
-  const parts = [
-    '# Benchmarks',
-    '',
-    `Machine: ${machine()}. Run: ${new Date().toISOString()} by \`npm run bench\`.`,
-    'The machine is shared and noisy, so every figure stands beside a baseline measured in the',
-    'same run, and the ratio is what the target judges.',
-    '',
-  ]
+  const args = process.argv.slice(2)
+  const filters = args.filter((a) => !a.startsWith('--'))
+  const all = args.includes('--soak') ? [SOAK] : SECTIONS
+  const chosen = all.filter(
+    (s) => filters.length === 0 || filters.some((f) => s.title.toLowerCase().includes(f)),
+  )
+  const path = join(ROOT, 'BENCHMARKS.md')
+  const sections = previousSections(path)
+
   for (const section of chosen) {
     console.log(`bench: ${section.title}...`)
     const results = await section.run()
-    parts.push(`## ${section.title} (${section.issue})`, '', table(results), '')
+    const body = [
+      `## ${section.title} (${section.issue})`,
+      '',
+      `Machine: ${machine()}. Run: ${new Date().toISOString()}.`,
+      '',
+      `Method: ${section.method}`,
+      '',
+      table(results),
+      '',
+    ].join('\n')
+    sections.set(section.title, body)
     console.log(table(results))
   }
-  writeFileSync(join(ROOT, 'BENCHMARKS.md'), parts.join('\n'))
+
+  const order = [...SECTIONS, SOAK].map((s) => s.title)
+  const ordered = [...sections.entries()].sort(([a], [b]) => order.indexOf(a) - order.indexOf(b))
+  writeFileSync(path, [...HEADER, ...ordered.map(([, body]) => body)].join('\n'))
   console.log('written to BENCHMARKS.md')
 }
 

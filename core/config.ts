@@ -61,6 +61,11 @@ export const configSchema = z.object({
   MINOGAN_API_BODY_LIMIT_KB: positiveInt.max(10_240).default(64),
   /** Where API rate-limit counters live: this process's memory, or the shared database. */
   MINOGAN_RATE_LIMIT_STORE: z.enum(['memory', 'database']).default('memory'),
+  /**
+   * How long the API trusts a key it has checked before asking the database again, in ms;
+   * a key revoked by another process (`minogan keys revoke`) is refused within this. 0: off.
+   */
+  MINOGAN_API_KEY_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(5000),
   /** An agent's pm2 log file is rotated past this size, in MB (fractions allowed). */
   MINOGAN_LOG_MAX_MB: z.coerce.number().positive().default(10),
   /** Rotated copies kept per log file (`<agent>.out.log.1` … `.N`); 0 only truncates. */

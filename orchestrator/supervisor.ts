@@ -11,6 +11,11 @@ import { planTransition, type Actor, type LifecycleState } from './lifecycle.js'
 import { isNatsAnswering, probePort } from './probes.js'
 import { saveRecords, saveTransition, type AgentRecord } from './store.js'
 
+/** How often an active binary agent's port is probed. */
+const BINARY_PROBE_MS = 3000
+/** How often heartbeat times and sub-states reach the database. */
+const FLUSH_MS = 2000
+
 /** Exit code 78 means bad configuration: restarting cannot help. */
 const EXIT_CONFIG = 78
 /** How long an operator's pm2 stop or restart may take between its exit and its next event. */
@@ -40,6 +45,8 @@ export class Supervisor {
    */
   private settlingUntil = new Map<string, number>()
   private queue: Promise<void> = Promise.resolve()
+  private probedAt = new Map<string, number>()
+  private flushedAt = 0
 
   constructor(
     private readonly db: Knex,
@@ -253,6 +260,7 @@ export class Supervisor {
       if (record.state === 'degraded' && findAgent(name)?.selfRestart) {
         await this.transition(name, 'starting', 'restarted by pm2 (autorestart)', 'orchestrator', (r) => {
           r.exitCode = null
+          r.pid = null
           r.startedAt = this.now()
           r.restarts += 1
         })
@@ -263,6 +271,8 @@ export class Supervisor {
       await this.transition(name, 'starting', reason, 'operator', (r) => {
         r.desired = 'running'
         r.exitCode = null
+        // The old process is gone; the new one's pid comes with its first heartbeat.
+        r.pid = null
         r.startedAt = this.now()
         if (wasRunning) r.operatorRestarts += 1
       })
@@ -293,7 +303,8 @@ export class Supervisor {
         if (this.isOwnAct(spec.name) || (this.settlingUntil.get(spec.name) ?? 0) > now) continue
         await this.checkNode(record, now, staleMs, busHealthy)
       }
-      await this.flush()
+      // Transitions are stored as they happen; heartbeat times and sub-states can wait.
+      if (now - this.flushedAt >= FLUSH_MS) await this.flush()
     })
   }
 
@@ -320,6 +331,10 @@ export class Supervisor {
 
   private async checkBinary(spec: AgentSpec, record: AgentRecord): Promise<void> {
     if (record.state === 'stopped' || record.state === 'pending') return
+    // An answering port is checked every few seconds, one being started at every tick.
+    const last = this.probedAt.get(spec.name) ?? 0
+    if (record.state === 'active' && this.now() - last < BINARY_PROBE_MS) return
+    this.probedAt.set(spec.name, this.now())
     const port = spec.name === 'nats' ? this.config.MINOGAN_NATS_PORT : agentPort(spec, this.config)
     if (port === undefined) return
 
@@ -339,6 +354,7 @@ export class Supervisor {
 
   /** Writes records changed by heartbeats and checks since the last flush. */
   async flush(): Promise<void> {
+    this.flushedAt = this.now()
     if (this.dirty.size === 0) return
     const changed = [...this.dirty].map((n) => this.record(n))
     this.dirty.clear()

@@ -40,6 +40,7 @@ async function start(ctx: AgentContext): Promise<AgentRuntime> {
     passMs: Math.min(3000, Math.max(500, config.MINOGAN_HEARTBEAT_MS)),
     restartTimeoutMs: config.MINOGAN_READY_TIMEOUT_MS + STOP_TIMEOUT_MS,
     stopTimeoutMs: STOP_TIMEOUT_MS,
+    alertOnly: config.MINOGAN_PROCESS_MANAGER === 'systemd',
   })
   const lifecycle = bus.subscribe(subjects.lifecycleAll, {
     callback: (err, msg) => {

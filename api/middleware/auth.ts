@@ -1,7 +1,15 @@
 import type { Context, Next } from 'koa'
 import type { Knex } from 'knex'
 
-import { findActiveKey, touchKey } from '../../core/keys/index.js'
+import {
+  createKeyCache,
+  DEFAULT_KEY_CACHE_MS,
+  findActiveKey,
+  hashKey,
+  isKeyFormat,
+  touchKey,
+  watchKeyChanges,
+} from '../../core/keys/index.js'
 import type { Logger } from '../../core/logger.js'
 import { ApiError } from '../problem.js'
 import type { AuthenticatedKey } from '../types.js'
@@ -34,9 +42,36 @@ function unauthorized(code: string, detail: string): ApiError {
  * Requires a valid, unrevoked key in `X-API-Key` on every route but PUBLIC_ROUTES and puts
  * it on `ctx.state.apiKey`. 401 API_KEY_MISSING without one, API_KEY_INVALID for an
  * unknown or revoked key.
+ *
+ * A key that authenticated is remembered by its hash for MINOGAN_API_KEY_CACHE_MS (5 s by
+ * default), so most requests skip the database (on SQLite, its one connection). A key
+ * created or revoked through this process's `db` (createKey, revokeKey) empties the cache
+ * at once; one revoked by another process, such as `minogan keys revoke`, is refused
+ * within the TTL. Unknown keys are never cached.
  */
-export function apiKeyAuth(deps: { db: Knex; log: Logger; now: () => Date }) {
+export function apiKeyAuth(deps: {
+  db: Knex
+  log: Logger
+  now: () => Date
+  config?: { MINOGAN_API_KEY_CACHE_MS?: number }
+}) {
   const lastTouched = new Map<number, number>()
+  const cache = createKeyCache({
+    ttlMs: deps.config?.MINOGAN_API_KEY_CACHE_MS ?? DEFAULT_KEY_CACHE_MS,
+    now: () => deps.now().getTime(),
+  })
+  watchKeyChanges(deps.db, cache)
+
+  async function lookUp(given: string): Promise<AuthenticatedKey | undefined> {
+    if (!isKeyFormat(given)) return undefined
+    const hash = hashKey(given)
+    const cached = cache.get(hash)
+    if (cached) return cached
+    const version = cache.version
+    const found = await findActiveKey(deps.db, given)
+    if (found) cache.set(hash, found, version)
+    return found
+  }
 
   function touch(ctx: Context, id: number): void {
     const now = deps.now().getTime()
@@ -56,7 +91,7 @@ export function apiKeyAuth(deps: { db: Knex; log: Logger; now: () => Date }) {
     if (given === '')
       throw unauthorized('API_KEY_MISSING', 'send your API key in the X-API-Key header')
 
-    const key: AuthenticatedKey | undefined = await findActiveKey(deps.db, given)
+    const key = await lookUp(given)
     if (!key) throw unauthorized('API_KEY_INVALID', 'the API key is unknown or has been revoked')
 
     ctx.state.apiKey = key

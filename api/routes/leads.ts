@@ -279,15 +279,9 @@ async function convert(ctx: Context, deps: ApiDeps, writer: LeadWriter): Promise
 
 function register(router: ApiRouter, deps: ApiDeps): void {
   // One writer per app: on SQLite it batches concurrent lead writes into one commit. After
-  // each commit the outbox relay is nudged, so webhooks leave at once, not at its next poll.
-  const batched = createLeadWriter(deps.db)
-  const writer: LeadWriter = {
-    run: async (work) => {
-      const result = await batched.run(work)
-      nudgeOutbox(deps.bus)
-      return result
-    },
-  }
+  // each committed batch the outbox relay is nudged once, so webhooks leave at once, not at
+  // its next poll.
+  const writer = createLeadWriter(deps.db, { onCommit: () => nudgeOutbox(deps.bus) })
   router.post('/api/leads', (ctx) => createLead(ctx, deps, writer))
   // The fixed paths first: /api/leads/:id would otherwise take "data" and "export" as ids.
   router.get('/api/leads/data', (ctx) => listLeads(ctx, deps))

@@ -12,3 +12,11 @@ export {
   type ActiveKey,
   type ApiKeyRecord,
 } from './store.js'
+export {
+  createKeyCache,
+  DEFAULT_KEY_CACHE_MS,
+  DEFAULT_KEY_CACHE_SIZE,
+  keysChanged,
+  watchKeyChanges,
+  type KeyCache,
+} from './cache.js'

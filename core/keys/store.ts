@@ -1,5 +1,6 @@
 import type { Knex } from 'knex'
 
+import { keysChanged } from './cache.js'
 import { KeyAmbiguousError, KeyInvalidError, KeyNotFoundError } from './errors.js'
 import { generateKey, hashesEqual, hashKey, isKeyFormat, shownPrefix } from './format.js'
 import { isPlan, type Plan } from './plans.js'
@@ -76,6 +77,7 @@ export async function createKey(
     { id: number } | number
   >
   const id = typeof inserted === 'object' ? inserted.id : inserted
+  keysChanged(db)
   return { key, record: toRecord({ ...row, id: Number(id) }) }
 }
 
@@ -98,6 +100,9 @@ export async function revokeKey(db: Knex, ref: string, now = Date.now()): Promis
 
   const [row] = rows
   await db('api_keys').where({ id: row.id }).whereNull('revoked_at').update({ revoked_at: now })
+  // Caches of this process forget the key now; another process's (see api/middleware/auth.ts)
+  // within MINOGAN_API_KEY_CACHE_MS.
+  keysChanged(db)
   const updated = (await db('api_keys').where({ id: row.id }).first()) as Row
   return toRecord(updated)
 }

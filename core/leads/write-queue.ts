@@ -7,7 +7,10 @@ import { transact } from './transaction.js'
 export type TransactionWork<T> = (trx: Knex.Transaction) => Promise<T>
 
 export type LeadWriter = {
-  /** Runs `work` in a transaction; resolves after its commit, rejects with its error. */
+  /**
+   * Runs `work` in a transaction; resolves after its commit, rejects with its error. `work`
+   * may be run again after a rollback, so it acts only through the transaction it is given.
+   */
   run: <T>(work: TransactionWork<T>) => Promise<T>
 }
 
@@ -20,40 +23,74 @@ type Pending = {
   reject: (err: unknown) => void
 }
 
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown }
-
 /**
  * Runs lead writes. On PostgreSQL each write is its own transaction: writers run in
  * parallel and row locks order them. On SQLite one connection serialises every transaction
  * anyway, and the commit is most of a small write's cost, so writes that arrive while a
- * batch commits are run together in the next transaction (group commit), each in its own
- * savepoint: a write that fails is rolled back alone and gets its own error, the others
- * commit. No write waits for company; a lone write is a batch of one.
+ * batch commits are run together, one after another, in the next transaction (group
+ * commit). When any of them fails, or the commit does, the whole batch is rolled back and
+ * each write is run again on its own, in its own transaction: the failing one gets its own
+ * error and the others commit. A batch that succeeds costs no savepoints; a failure costs
+ * one rerun of its batch. No write waits for company; a lone write is a batch of one.
+ *
+ * `onCommit` is called once per batch that stored at least one write, not once per write
+ * (on PostgreSQL, after each write). A write's `work` may run more than once, so it must
+ * only touch the database through `trx`.
  */
-export function createLeadWriter(db: Knex, options: { maxBatch?: number } = {}): LeadWriter {
-  if (isPostgres(db)) return { run: (work) => transact(db, work) }
+export function createLeadWriter(
+  db: Knex,
+  options: { maxBatch?: number; onCommit?: () => void } = {},
+): LeadWriter {
+  const committed = (): void => {
+    try {
+      options.onCommit?.()
+    } catch {
+      // A nudge is an optimisation; the writes are stored either way.
+    }
+  }
+
+  if (isPostgres(db)) {
+    return {
+      run: async (work) => {
+        const value = await transact(db, work)
+        committed()
+        return value
+      },
+    }
+  }
 
   const maxBatch = options.maxBatch ?? MAX_BATCH
   const queue: Pending[] = []
   let draining = false
 
   async function runBatch(batch: Pending[]): Promise<void> {
-    const outcomes: Outcome[] = []
+    const values: unknown[] = []
     try {
       await db.transaction(async (trx) => {
-        for (const item of batch) outcomes.push(await inSavepoint(trx, item.work))
+        for (const item of batch) values.push(await item.work(trx))
       })
     } catch {
-      // The batch as a whole failed (say, SQLITE_BUSY from another process at commit):
-      // nothing of it is stored, so each write is run again on its own, with retries.
-      for (const item of batch) transact(db, item.work).then(item.resolve, item.reject)
+      // A write failed, or the commit did (say, SQLITE_BUSY from another process): nothing
+      // of the batch is stored, so each write is run again alone, with transact's retries.
+      await runAlone(batch)
       return
     }
-    batch.forEach((item, i) => {
-      const outcome = outcomes[i]
-      if (outcome.ok) item.resolve(outcome.value)
-      else item.reject(outcome.error)
-    })
+    committed()
+    batch.forEach((item, i) => item.resolve(values[i]))
+  }
+
+  async function runAlone(batch: Pending[]): Promise<void> {
+    let stored = false
+    for (const item of batch) {
+      try {
+        const value = await transact(db, item.work)
+        stored = true
+        item.resolve(value)
+      } catch (err) {
+        item.reject(err)
+      }
+    }
+    if (stored) committed()
   }
 
   async function drain(): Promise<void> {
@@ -75,21 +112,5 @@ export function createLeadWriter(db: Knex, options: { maxBatch?: number } = {}):
         draining = true
         setImmediate(() => void drain())
       }),
-  }
-}
-
-async function inSavepoint(
-  trx: Knex.Transaction,
-  work: TransactionWork<unknown>,
-): Promise<Outcome> {
-  await trx.raw('savepoint lead_write')
-  try {
-    const value = await work(trx)
-    await trx.raw('release lead_write')
-    return { ok: true, value }
-  } catch (error) {
-    await trx.raw('rollback to lead_write')
-    await trx.raw('release lead_write')
-    return { ok: false, error }
   }
 }

@@ -63,6 +63,21 @@ describe('API key checks', () => {
     assertUnauthorized(afterRevoke, 'API_KEY_INVALID')
   })
 
+  it('refuses a key revoked by another process once MINOGAN_API_KEY_CACHE_MS has passed', async () => {
+    const { key, record } = await createKey(api.db, { name: 'revoked-elsewhere', plan: 'starter' })
+    const first = await call(api, '/api/metrics', { 'x-api-key': key })
+
+    // What `minogan keys revoke` in another process does: the row changes, no cache is told.
+    await api.db('api_keys').where({ id: record.id }).update({ revoked_at: 1 })
+    const withinTtl = await call(api, '/api/metrics', { 'x-api-key': key })
+    api.clock.advance(api.config.MINOGAN_API_KEY_CACHE_MS)
+    const afterTtl = await call(api, '/api/metrics', { 'x-api-key': key })
+
+    assert.equal(first.status, 200)
+    assert.equal(withinTtl.status, 200)
+    assertUnauthorized(afterTtl, 'API_KEY_INVALID')
+  })
+
   it('guards unknown routes too, so they reveal nothing without a key', async () => {
     assertUnauthorized(await call(api, '/api/leads/whatever'), 'API_KEY_MISSING')
   })
@@ -85,6 +100,28 @@ describe('API key checks', () => {
 
     assert.equal(row, api.clock.now().getTime())
     assert.ok(!api.logs.text().includes(key.slice(4)), 'key in the logs')
+  })
+})
+
+describe('API key checks with MINOGAN_API_KEY_CACHE_MS=0', () => {
+  let api: TestApi
+
+  before(async () => {
+    api = await startTestApi({ env: { MINOGAN_API_KEY_CACHE_MS: '0' } })
+  })
+  after(async () => {
+    await api.close()
+  })
+
+  it('refuses a key revoked in the database on the very next request', async () => {
+    const { key, record } = await createKey(api.db, { name: 'uncached', plan: 'starter' })
+    const first = await call(api, '/api/metrics', { 'x-api-key': key })
+
+    await api.db('api_keys').where({ id: record.id }).update({ revoked_at: 1 })
+    const next = await call(api, '/api/metrics', { 'x-api-key': key })
+
+    assert.equal(first.status, 200)
+    assertUnauthorized(next, 'API_KEY_INVALID')
   })
 })
 

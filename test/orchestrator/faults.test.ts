@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 
+import { connect } from '@nats-io/transport-node'
+
 import { CATALOG } from '../../agents/catalog.js'
+import { subjects } from '../../core/subjects.js'
 import type { AgentStatus } from '../../core/swarm/status.js'
 import { startSwarm, type TestSwarm, type TransitionRow } from '../support/swarm.js'
 import { waitFor } from '../support/tmp.js'
@@ -166,6 +169,41 @@ describe('fault tests on the pm2 swarm', { timeout: 480_000 }, () => {
     assert.equal(healerRestarts(rows).length, 1)
     await waitFor('the hung process gone', () => !isAlive(pid), 5000)
     assert.throws(() => process.kill(pid, 'SIGCONT'), { code: 'ESRCH' })
+  })
+
+  it('an HTTP agent the health agent judges failing is degraded and restarted, though it still heartbeats', async () => {
+    const pid = swarm.pidOf('frontend') as number
+    const since = await swarm.lastTransitionId()
+    const bus = await connect({ servers: swarm.natsUrl })
+
+    try {
+      // The verdict as the health agent sends it after three failed /healthz in a row.
+      const report = {
+        agent: 'frontend',
+        by: 'health',
+        at: Date.now(),
+        probe: 'http',
+        status: 'failing',
+        failures: 3,
+      }
+      bus.publish(
+        subjects.health('frontend'),
+        JSON.stringify({ ...report, verdict: 'failing', detail: 'answered 500', pid }),
+      )
+      await bus.flush()
+    } finally {
+      await bus.close()
+    }
+
+    await swarm.waitForAgent(
+      'frontend',
+      'active with a new process',
+      (a) => a.state === 'active' && a.pid !== pid,
+    )
+    const rows = await swarm.transitions('frontend', since)
+    assert.equal(rows[0].reason, 'health probe http failed 3 times in a row: answered 500')
+    assert.equal(healerRestarts(rows).length, 1)
+    assert.equal(isAlive(pid), false, 'the old process was killed, not left running')
   })
 
   it('SIGKILL the healer: pm2 brings it back within seconds, and no agent is restarted needlessly', async () => {

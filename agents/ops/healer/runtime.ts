@@ -22,6 +22,11 @@ export type HealerOptions = {
   /** Reply timeouts, ms: a restart waits for the agent's ready, a stop for its drain. */
   restartTimeoutMs: number
   stopTimeoutMs: number
+  /**
+   * Under systemd the units restart themselves (Restart=on-failure within the same budget):
+   * the healer then only alerts, and never asks for a restart of its own.
+   */
+  alertOnly?: boolean
   now?: () => number
   random?: () => number
 }
@@ -130,6 +135,7 @@ export class Healer {
       if (!this.options.isManaged(view.name) || this.pending.has(view.name)) continue
       const decision = this.decideFor(view, snapshot.memory)
       if (decision.act === 'none') continue
+      if (decision.act === 'restart' && this.options.alertOnly) continue
       this.pending.add(view.name)
       if (decision.act === 'restart' && decision.delayMs > 0)
         this.schedule(view.name, decision.delayMs)

@@ -54,5 +54,65 @@ for (const backend of BACKENDS) {
       assert.equal(results.filter((r) => !r.merged).length, 1)
       assert.equal(await count(db, 'leads', { email_norm: 'same@gmail.com' }), 1)
     })
+
+    it('calls onCommit once per committed batch, not per write, and never for a failed one', async () => {
+      let commits = 0
+      const writer = createLeadWriter(db, { onCommit: () => commits++ })
+      const write = (email: string) =>
+        writer.run((trx) => createOrMergeLeadIn(trx, normaliseLead({ email }, 'US'), T0))
+
+      // Sent in one turn of the event loop, so on SQLite they make one batch.
+      await Promise.all(Array.from({ length: 10 }, (_, i) => write(`nudge${i}@gmail.com`)))
+      const afterBatch = commits
+      const failed = await writer
+        .run(async () => {
+          throw new Error('nothing stored')
+        })
+        .catch((err: unknown) => err)
+
+      assert.equal(afterBatch, backend.name === 'postgres' ? 10 : 1)
+      assert.match(String(failed), /nothing stored/)
+      assert.equal(commits, afterBatch)
+    })
+
+    it('stores the writes around a failing one when the batch is rerun write by write', async () => {
+      let commits = 0
+      const writer = createLeadWriter(db, { onCommit: () => commits++ })
+      const write = (i: number) =>
+        writer.run(async (trx) => {
+          if (i === 0) throw new Error('the first write fails')
+          return (
+            await createOrMergeLeadIn(
+              trx,
+              normaliseLead({ email: `rerun${i}@gmail.com` }, 'US'),
+              T0,
+            )
+          ).lead.lead_id
+        })
+
+      const settled = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => write(i)))
+
+      assert.deepEqual(
+        settled.map((s) => s.status),
+        ['rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled'],
+      )
+      assert.equal(await count(db, 'leads', { email_norm: 'rerun4@gmail.com' }), 1)
+      assert.ok(commits >= 1)
+    })
+
+    it('stores the writes when onCommit throws', async () => {
+      const writer = createLeadWriter(db, {
+        onCommit: () => {
+          throw new Error('nudge failed')
+        },
+      })
+
+      const result = await writer.run((trx) =>
+        createOrMergeLeadIn(trx, normaliseLead({ email: 'thrower@gmail.com' }, 'US'), T0),
+      )
+
+      assert.equal(result.merged, false)
+      assert.equal(await count(db, 'leads', { email_norm: 'thrower@gmail.com' }), 1)
+    })
   })
 }

@@ -121,8 +121,14 @@ async function events(db: Knex, type: string): Promise<Array<Record<string, unkn
   return rows.map((r) => (JSON.parse(r.payload) as { data: Record<string, unknown> }).data)
 }
 
-function startHealer(db: Knex, orchestrator: FakeOrchestrator, windowMs = 3_600_000): Healer {
+function startHealer(
+  db: Knex,
+  orchestrator: FakeOrchestrator,
+  windowMs = 3_600_000,
+  alertOnly = false,
+): Healer {
   const healer = new Healer({
+    alertOnly,
     db,
     control: orchestrator,
     log: testLog('healer').log,
@@ -164,6 +170,24 @@ for (const backend of BACKENDS) {
         assert.equal(degraded[0].reason, 'restart budget exhausted')
         assert.equal(degraded[0].restarts, 3)
         assert.deepEqual(await events(t.db, 'health.healed'), [])
+      } finally {
+        await healer.stop()
+        await t.cleanup()
+      }
+    })
+
+    it('asks for no restart under systemd, where the units restart themselves', async () => {
+      const t = await openTestDb(backend)
+      const orchestrator = new FakeOrchestrator(t.db)
+      orchestrator.add('cron')
+      const healer = startHealer(t.db, orchestrator, 3_600_000, true)
+      try {
+        await orchestrator.fail('cron')
+        await new Promise((r) => setTimeout(r, 600))
+        await healer.idle()
+
+        assert.deepEqual(orchestrator.acts('cron'), [])
+        assert.equal(orchestrator.records.get('cron')?.state, 'degraded')
       } finally {
         await healer.stop()
         await t.cleanup()
