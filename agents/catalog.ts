@@ -3,7 +3,15 @@
  * the API all read it, so none of them can disagree on what the swarm is.
  */
 
-export const DEPARTMENTS = ['command', 'growth', 'revenue', 'fabric', 'intel', 'support', 'ops'] as const
+export const DEPARTMENTS = [
+  'command',
+  'growth',
+  'revenue',
+  'fabric',
+  'intel',
+  'support',
+  'ops',
+] as const
 export type Department = (typeof DEPARTMENTS)[number]
 
 /**

@@ -111,16 +111,21 @@ export async function benchSwarmFigures(): Promise<BenchResult[]> {
     if (trial === TRIALS - 1) {
       await new Promise((r) => setTimeout(r, 5000))
       const db = createDb({ dataDir: swarm.dataDir, MINOGAN_SQLITE_CLIENT: 'better-sqlite3' })
-      const rows = (await db('agents').select('name', 'pid')) as Array<{ name: string; pid: number | null }>
+      const rows = (await db('agents').select('name', 'pid')) as Array<{
+        name: string
+        pid: number | null
+      }>
       await db.destroy()
       const nodeAgents = new Set(CATALOG.filter((a) => a.kind === 'node').map((a) => a.name))
-      agentRss = rows.filter((r) => nodeAgents.has(r.name) && r.pid).map((r) => rssOf(Number(r.pid)))
+      agentRss = rows
+        .filter((r) => nodeAgents.has(r.name) && r.pid)
+        .map((r) => rssOf(Number(r.pid)))
       const orchestratorPid = Number(
         (await import('node:fs')).readFileSync(join(swarm.dataDir, 'orchestrator.pid'), 'utf8'),
       )
       const before = cpuTicksOf(orchestratorPid)
       await new Promise((r) => setTimeout(r, IDLE_MS))
-      orchestratorCpu = ((cpuTicksOf(orchestratorPid) - before) * 10) / IDLE_MS * 100
+      orchestratorCpu = (((cpuTicksOf(orchestratorPid) - before) * 10) / IDLE_MS) * 100
     }
     await swarm.cleanup()
   }

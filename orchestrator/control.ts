@@ -59,7 +59,11 @@ export async function handleControl(
   }
   const record = supervisor.record(spec.name)
   if (record.disabled) {
-    return { ok: false, code: 'AGENT_DISABLED', message: `${spec.name} is ${record.reason ?? 'disabled'}` }
+    return {
+      ok: false,
+      code: 'AGENT_DISABLED',
+      message: `${spec.name} is ${record.reason ?? 'disabled'}`,
+    }
   }
 
   const actor: Actor = request.actor ?? 'operator'
@@ -68,7 +72,11 @@ export async function handleControl(
   if (action === 'restart') await actions.restart(spec, reason, actor)
   if (action === 'start') {
     if (record.state !== 'stopped' && record.state !== 'pending') {
-      return { ok: false, code: 'AGENT_RUNNING', message: `${spec.name} is ${record.state}, not stopped` }
+      return {
+        ok: false,
+        code: 'AGENT_RUNNING',
+        message: `${spec.name} is ${record.state}, not stopped`,
+      }
     }
     await actions.start(spec, actor)
   }

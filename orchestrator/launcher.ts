@@ -37,7 +37,12 @@ export class Launcher implements AgentActions {
       if (record.state !== 'pending') {
         await this.supervisor.transition(spec.name, 'degraded', 'disabled', 'orchestrator')
       }
-      await this.supervisor.transition(spec.name, 'stopped', `disabled: ${plan.reason}`, 'orchestrator')
+      await this.supervisor.transition(
+        spec.name,
+        'stopped',
+        `disabled: ${plan.reason}`,
+        'orchestrator',
+      )
     })
   }
 
@@ -45,7 +50,11 @@ export class Launcher implements AgentActions {
    * Launches one agent unless it already runs under pm2 (an orchestrator restarted by pm2
    * adopts its swarm instead of restarting it) or an operator left it stopped (C08).
    */
-  async launch(spec: AgentSpec, running: Map<string, Pm2Process>, actor: Actor = 'orchestrator'): Promise<void> {
+  async launch(
+    spec: AgentSpec,
+    running: Map<string, Pm2Process>,
+    actor: Actor = 'orchestrator',
+  ): Promise<void> {
     const record = this.supervisor.record(spec.name)
     if (record.disabled) {
       await this.supervisor.run(async () => {
@@ -62,8 +71,14 @@ export class Launcher implements AgentActions {
     if (record.desired === 'stopped' && actor === 'orchestrator') {
       await this.supervisor.run(async () => {
         if (record.state !== 'stopped') {
-          if (record.state === 'active') await this.supervisor.transition(spec.name, 'degraded', 'found stopped', 'orchestrator')
-          await this.supervisor.transition(spec.name, 'stopped', 'left stopped: an operator stopped it', 'orchestrator')
+          if (record.state === 'active')
+            await this.supervisor.transition(spec.name, 'degraded', 'found stopped', 'orchestrator')
+          await this.supervisor.transition(
+            spec.name,
+            'stopped',
+            'left stopped: an operator stopped it',
+            'orchestrator',
+          )
         }
       })
       return
@@ -72,7 +87,12 @@ export class Launcher implements AgentActions {
     await this.supervisor.run(async () => {
       const from = record.state
       if (from === 'active' || from === 'healing') {
-        await this.supervisor.transition(spec.name, 'degraded', 'process not running', 'orchestrator')
+        await this.supervisor.transition(
+          spec.name,
+          'degraded',
+          'process not running',
+          'orchestrator',
+        )
       }
       await this.supervisor.transition(spec.name, 'starting', 'launched', actor, (r) => {
         r.startedAt = Date.now()
@@ -87,7 +107,14 @@ export class Launcher implements AgentActions {
       await this.pm2.start(agentApp(spec, this.config, this.env))
     } catch (err) {
       await this.supervisor.run(() =>
-        this.supervisor.transition(spec.name, 'degraded', `launch failed: ${(err as Error).message}`, 'orchestrator').then(() => undefined),
+        this.supervisor
+          .transition(
+            spec.name,
+            'degraded',
+            `launch failed: ${(err as Error).message}`,
+            'orchestrator',
+          )
+          .then(() => undefined),
       )
     } finally {
       this.supervisor.endOwnAct(spec.name)
@@ -101,7 +128,12 @@ export class Launcher implements AgentActions {
       record.subState = existing.status
       this.supervisor.markDirty(spec.name)
       if (record.state === 'pending' || record.state === 'stopped') {
-        await this.supervisor.transition(spec.name, 'starting', 'adopted a running process', 'orchestrator')
+        await this.supervisor.transition(
+          spec.name,
+          'starting',
+          'adopted a running process',
+          'orchestrator',
+        )
       }
     })
     this.log.info({ target: spec.name, pid: existing.pid }, 'agent adopted')
@@ -137,7 +169,12 @@ export class Launcher implements AgentActions {
   }
 
   /** Stops one agent on request; its exit is the orchestrator's own act, not a failure. */
-  async stop(spec: AgentSpec, reason: string, actor: Actor, options: { keepDesired?: boolean } = {}): Promise<void> {
+  async stop(
+    spec: AgentSpec,
+    reason: string,
+    actor: Actor,
+    options: { keepDesired?: boolean } = {},
+  ): Promise<void> {
     this.supervisor.expectOwnAct(spec.name, spec.killTimeoutMs + 10_000)
     try {
       await this.pm2.stop(spec.name).catch((err: Error) => {
@@ -168,7 +205,8 @@ export class Launcher implements AgentActions {
     try {
       await this.supervisor.run(async () => {
         if (actor === 'healer') {
-          if (record.state === 'active') await this.supervisor.transition(spec.name, 'degraded', reason, 'healer')
+          if (record.state === 'active')
+            await this.supervisor.transition(spec.name, 'degraded', reason, 'healer')
           await this.supervisor.transition(spec.name, 'healing', reason, 'healer', (r) => {
             r.restarts += 1
             r.startedAt = Date.now()
@@ -183,7 +221,8 @@ export class Launcher implements AgentActions {
           })
         }
       })
-      if (actor === 'healer' && record.pid && isAlive(record.pid)) process.kill(record.pid, 'SIGKILL')
+      if (actor === 'healer' && record.pid && isAlive(record.pid))
+        process.kill(record.pid, 'SIGKILL')
       const known = (await this.pm2.list({ ownOnly: true })).some((p) => p.name === spec.name)
       if (known) await this.pm2.restart(spec.name)
       else await this.pm2.start(agentApp(spec, this.config, this.env))
@@ -198,7 +237,11 @@ export class Launcher implements AgentActions {
       const specs = launchOrder().filter((a) => a.phase === phase)
       await Promise.all(
         specs
-          .filter((s) => !this.supervisor.record(s.name).disabled && this.supervisor.record(s.name).state !== 'stopped')
+          .filter(
+            (s) =>
+              !this.supervisor.record(s.name).disabled &&
+              this.supervisor.record(s.name).state !== 'stopped',
+          )
           .map((s) => this.stop(s, reason, 'operator', { keepDesired: true })),
       )
     }

@@ -19,4 +19,3 @@ export function listenHeartbeats(bus: NatsConnection, supervisor: Supervisor): v
     },
   })
 }
-

@@ -150,7 +150,8 @@ async function run(config: Config, log: Logger): Promise<void> {
   log.info({ agents: CATALOG.length }, 'swarm launched')
 
   // A first sample at once gives every agent its process-manager sub-state.
-  const sample = () => sampler.sample().catch((err: unknown) => log.warn({ err }, 'sampling failed'))
+  const sample = () =>
+    sampler.sample().catch((err: unknown) => log.warn({ err }, 'sampling failed'))
   void sample()
   const sampling = setInterval(() => void sample(), config.MINOGAN_SAMPLE_MS)
 

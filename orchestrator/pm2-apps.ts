@@ -42,7 +42,9 @@ export type Pm2App = {
 export function whichBinary(name: string): string | undefined {
   if (name.includes('/')) return name
   try {
-    return execFileSync('sh', ['-c', `command -v "${name}"`], { encoding: 'utf8' }).trim() || undefined
+    return (
+      execFileSync('sh', ['-c', `command -v "${name}"`], { encoding: 'utf8' }).trim() || undefined
+    )
   } catch {
     return undefined
   }
@@ -75,7 +77,17 @@ function binaryCommand(spec: AgentSpec, config: Config): { script: string; args:
     const store = join(config.dataDir, 'nats')
     return {
       script: whichBinary(config.MINOGAN_NATS_BIN) ?? config.MINOGAN_NATS_BIN,
-      args: ['-a', '127.0.0.1', '-p', String(config.MINOGAN_NATS_PORT), '-js', '-sd', store, '-n', 'minogan'],
+      args: [
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(config.MINOGAN_NATS_PORT),
+        '-js',
+        '-sd',
+        store,
+        '-n',
+        'minogan',
+      ],
     }
   }
   return {
@@ -106,7 +118,9 @@ function writeCaddyfile(config: Config): string {
 /** The pm2 app of one agent, derived from its catalog entry. */
 export function agentApp(spec: AgentSpec, config: Config, env: Record<string, string>): Pm2App {
   const isBinary = spec.kind === 'binary'
-  const command = isBinary ? binaryCommand(spec, config) : { script: join(ROOT, spec.entry), args: [] }
+  const command = isBinary
+    ? binaryCommand(spec, config)
+    : { script: join(ROOT, spec.entry), args: [] }
   const selfRestart = spec.selfRestart === true
   return {
     name: spec.name,
@@ -121,7 +135,12 @@ export function agentApp(spec: AgentSpec, config: Config, env: Record<string, st
     // behind its back, nor count restarts it does not make.
     autorestart: selfRestart,
     ...(selfRestart
-      ? { min_uptime: 5000, max_restarts: 1000, exp_backoff_restart_delay: 100, stop_exit_codes: [78] }
+      ? {
+          min_uptime: 5000,
+          max_restarts: 1000,
+          exp_backoff_restart_delay: 100,
+          stop_exit_codes: [78],
+        }
       : {}),
     wait_ready: !isBinary,
     listen_timeout: config.MINOGAN_READY_TIMEOUT_MS,

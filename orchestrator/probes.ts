@@ -52,7 +52,10 @@ export type BinaryPlan = { launch: true } | { launch: false; reason: string }
  */
 export async function planNats(config: Config): Promise<BinaryPlan> {
   if (config.NATS_URL) {
-    return { launch: false, reason: `NATS_URL is set: the swarm uses the server at ${config.NATS_URL}` }
+    return {
+      launch: false,
+      reason: `NATS_URL is set: the swarm uses the server at ${config.NATS_URL}`,
+    }
   }
 
   const port = config.MINOGAN_NATS_PORT

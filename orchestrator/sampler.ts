@@ -46,7 +46,10 @@ export class Sampler {
       if (!proc || !tree) continue
 
       const prev = this.previous.get(spec.name)
-      const cpu = cpuPercent(prev?.pid === proc.pid ? prev : undefined, { cpuTicks: tree.cpuTicks, at: now })
+      const cpu = cpuPercent(prev?.pid === proc.pid ? prev : undefined, {
+        cpuTicks: tree.cpuTicks,
+        at: now,
+      })
       this.previous.set(spec.name, { pid: proc.pid, cpuTicks: tree.cpuTicks, at: now })
       // The first reading of a new pid has no interval yet: skip it rather than store a 0.
       if (cpu === undefined) continue
@@ -60,7 +63,8 @@ export class Sampler {
         uptimeMs: proc.startedAt ? now - proc.startedAt : 0,
         restarts: record.restarts,
       })
-      if (tree.rssBytes > spec.memoryMb * MB) await this.overLimit(spec.name, proc.pid, tree.rssBytes, spec.memoryMb)
+      if (tree.rssBytes > spec.memoryMb * MB)
+        await this.overLimit(spec.name, proc.pid, tree.rssBytes, spec.memoryMb)
     }
 
     const retentionMs = this.config.MINOGAN_SAMPLE_RETENTION_HOURS * 3_600_000
@@ -68,11 +72,17 @@ export class Sampler {
     return samples
   }
 
-  private async overLimit(name: string, pid: number, rssBytes: number, limitMb: number): Promise<void> {
+  private async overLimit(
+    name: string,
+    pid: number,
+    rssBytes: number,
+    limitMb: number,
+  ): Promise<void> {
     const reason = `memory ${Math.round(rssBytes / MB)} MB over its ${limitMb} MB limit: killed`
     await this.supervisor.run(async () => {
       const record = this.supervisor.record(name)
-      if (record.state !== 'active' && record.state !== 'starting' && record.state !== 'healing') return
+      if (record.state !== 'active' && record.state !== 'starting' && record.state !== 'healing')
+        return
       this.supervisor.expectOwnAct(name, 3000)
       await this.supervisor.transition(name, 'degraded', reason, 'orchestrator', (r) => {
         r.lastError = reason

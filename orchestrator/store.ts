@@ -178,6 +178,8 @@ export async function saveSamples(
         })),
       )
     }
-    await trx('agent_samples').where('at', '<', now - retentionMs).delete()
+    await trx('agent_samples')
+      .where('at', '<', now - retentionMs)
+      .delete()
   })
 }

@@ -125,7 +125,12 @@ export class Supervisor {
     const level = to === 'degraded' ? 'warn' : 'info'
     this.log[level]({ target: name, from: t.from, to, reason, actor }, 'agent transition')
     if (this.bus && !this.bus.isClosed()) {
-      const message = { ...t, pid: record.pid, restarts: record.restarts, exitCode: record.exitCode }
+      const message = {
+        ...t,
+        pid: record.pid,
+        restarts: record.restarts,
+        exitCode: record.exitCode,
+      }
       this.bus.publish(subjects.lifecycle(name), encode(message))
     }
     return true
@@ -174,9 +179,24 @@ export class Supervisor {
         const after = record.state === 'healing' ? 'ready after restart' : 'ready'
         await this.transition(record.name, 'active', after, 'process')
       } else if (record.state === 'active' && failing) {
-        await this.transition(record.name, 'degraded', `health check ${failing.name} failing: ${failing.detail ?? ''}`.trim(), 'process')
-      } else if (record.state === 'degraded' && !failing && this.isRecoverable(record) && !this.probeFailed.has(record.name)) {
-        await this.transition(record.name, 'active', 'recovered: heartbeats fresh and health checks passing', 'process')
+        await this.transition(
+          record.name,
+          'degraded',
+          `health check ${failing.name} failing: ${failing.detail ?? ''}`.trim(),
+          'process',
+        )
+      } else if (
+        record.state === 'degraded' &&
+        !failing &&
+        this.isRecoverable(record) &&
+        !this.probeFailed.has(record.name)
+      ) {
+        await this.transition(
+          record.name,
+          'active',
+          'recovered: heartbeats fresh and health checks passing',
+          'process',
+        )
       } else if (record.state === 'stopped' || record.state === 'pending') {
         await this.transition(record.name, 'starting', 'found running', 'process')
         await this.transition(record.name, 'active', 'ready', 'process')
@@ -250,24 +270,39 @@ export class Supervisor {
 
       if (act === 'stop' || act === 'delete') {
         const verb = act === 'stop' ? 'stopped' : 'deleted'
-        await this.transition(name, 'stopped', `${verb} by an operator (pm2 ${act})`, 'operator', (r) => {
-          r.desired = 'stopped'
-          r.pid = null
-        })
+        await this.transition(
+          name,
+          'stopped',
+          `${verb} by an operator (pm2 ${act})`,
+          'operator',
+          (r) => {
+            r.desired = 'stopped'
+            r.pid = null
+          },
+        )
         return
       }
-      if (record.state === 'starting' || record.state === 'healing' || record.state === 'pending') return
+      if (record.state === 'starting' || record.state === 'healing' || record.state === 'pending')
+        return
       if (record.state === 'degraded' && findAgent(name)?.selfRestart) {
-        await this.transition(name, 'starting', 'restarted by pm2 (autorestart)', 'orchestrator', (r) => {
-          r.exitCode = null
-          r.pid = null
-          r.startedAt = this.now()
-          r.restarts += 1
-        })
+        await this.transition(
+          name,
+          'starting',
+          'restarted by pm2 (autorestart)',
+          'orchestrator',
+          (r) => {
+            r.exitCode = null
+            r.pid = null
+            r.startedAt = this.now()
+            r.restarts += 1
+          },
+        )
         return
       }
       const wasRunning = record.state === 'active' || record.state === 'degraded'
-      const reason = wasRunning ? 'restarted by an operator (pm2 restart)' : 'started by an operator (pm2 start)'
+      const reason = wasRunning
+        ? 'restarted by an operator (pm2 restart)'
+        : 'started by an operator (pm2 start)'
       await this.transition(name, 'starting', reason, 'operator', (r) => {
         r.desired = 'running'
         r.exitCode = null
@@ -308,23 +343,51 @@ export class Supervisor {
     })
   }
 
-  private async checkNode(record: AgentRecord, now: number, staleMs: number, busHealthy: boolean): Promise<void> {
+  private async checkNode(
+    record: AgentRecord,
+    now: number,
+    staleMs: number,
+    busHealthy: boolean,
+  ): Promise<void> {
     const { name, state } = record
-    if ((state === 'active' || state === 'starting' || state === 'healing') && record.pid && !isAlive(record.pid)) {
-      await this.transition(name, 'degraded', `process ${record.pid} is gone`, 'orchestrator', (r) => {
-        r.pid = null
-      })
+    if (
+      (state === 'active' || state === 'starting' || state === 'healing') &&
+      record.pid &&
+      !isAlive(record.pid)
+    ) {
+      await this.transition(
+        name,
+        'degraded',
+        `process ${record.pid} is gone`,
+        'orchestrator',
+        (r) => {
+          r.pid = null
+        },
+      )
       return
     }
-    if ((state === 'starting' || state === 'healing') && now - record.stateChangedAt > this.config.MINOGAN_READY_TIMEOUT_MS) {
-      await this.transition(name, 'degraded', `no ready signal within ${this.config.MINOGAN_READY_TIMEOUT_MS / 1000} s`, 'orchestrator')
+    if (
+      (state === 'starting' || state === 'healing') &&
+      now - record.stateChangedAt > this.config.MINOGAN_READY_TIMEOUT_MS
+    ) {
+      await this.transition(
+        name,
+        'degraded',
+        `no ready signal within ${this.config.MINOGAN_READY_TIMEOUT_MS / 1000} s`,
+        'orchestrator',
+      )
       return
     }
     if (state === 'active' && busHealthy) {
       const last = Math.max(record.lastHeartbeatAt ?? 0, this.busSince)
       if (now - last > staleMs) {
         const seconds = Math.round((now - (record.lastHeartbeatAt ?? now)) / 100) / 10
-        await this.transition(name, 'degraded', `no heartbeat for ${seconds} s (hung or overloaded)`, 'orchestrator')
+        await this.transition(
+          name,
+          'degraded',
+          `no heartbeat for ${seconds} s (hung or overloaded)`,
+          'orchestrator',
+        )
       }
     }
   }
@@ -338,17 +401,29 @@ export class Supervisor {
     const port = spec.name === 'nats' ? this.config.MINOGAN_NATS_PORT : agentPort(spec, this.config)
     if (port === undefined) return
 
-    const answering = spec.name === 'nats' ? await isNatsAnswering(port) : (await probePort(port, 500)).open
+    const answering =
+      spec.name === 'nats' ? await isNatsAnswering(port) : (await probePort(port, 500)).open
     record.lastHeartbeatAt = answering ? this.now() : record.lastHeartbeatAt
-    record.health = [{ name: 'port', status: answering ? 'ok' : 'failing', detail: `127.0.0.1:${port}` }]
+    record.health = [
+      { name: 'port', status: answering ? 'ok' : 'failing', detail: `127.0.0.1:${port}` },
+    ]
     this.dirty.add(spec.name)
 
     if (answering && record.state !== 'active') {
       await this.transition(spec.name, 'active', `port ${port} answering`, 'process')
     } else if (!answering && record.state === 'active') {
       await this.transition(spec.name, 'degraded', `port ${port} not answering`, 'orchestrator')
-    } else if (!answering && record.state === 'starting' && this.now() - record.stateChangedAt > this.config.MINOGAN_READY_TIMEOUT_MS) {
-      await this.transition(spec.name, 'degraded', `port ${port} not answering after start`, 'orchestrator')
+    } else if (
+      !answering &&
+      record.state === 'starting' &&
+      this.now() - record.stateChangedAt > this.config.MINOGAN_READY_TIMEOUT_MS
+    ) {
+      await this.transition(
+        spec.name,
+        'degraded',
+        `port ${port} not answering after start`,
+        'orchestrator',
+      )
     }
   }
 

@@ -3,7 +3,11 @@ import type { Knex } from 'knex'
 import { z } from 'zod'
 
 import { CATALOG, type AgentSpec } from '../../agents/catalog.js'
-import { readRestartHistory, restartBudget, type RestartHistory } from '../../core/swarm/restart-budget.js'
+import {
+  readRestartHistory,
+  restartBudget,
+  type RestartHistory,
+} from '../../core/swarm/restart-budget.js'
 import type { ApiDeps, ApiRouter, RouteModule } from '../types.js'
 
 /** The stored state of agents (written by the orchestrator), read for the metrics routes. */

@@ -22,7 +22,10 @@ async function isOnline(pm2: Pm2Backend): Promise<boolean> {
 }
 
 /** The message of the last fatal line of a pino log, if its process died of one. */
-function lastFatal(path: string, since: number): { message: string; isConfig: boolean } | undefined {
+function lastFatal(
+  path: string,
+  since: number,
+): { message: string; isConfig: boolean } | undefined {
   if (!existsSync(path)) return undefined
   const lines = readFileSync(path, 'utf8').trimEnd().split('\n').slice(-20).reverse()
   for (const line of lines) {
@@ -64,7 +67,8 @@ async function prepare(config: Config, db: Knex): Promise<void> {
   await migrate(db, log)
   const key = await ensureBootstrapKey(db, config, log)
   if (key.created && key.source === 'generated') console.log(`\n${bootstrapKeyLine(key.key)}\n`)
-  if (key.created && key.source === 'env') console.log('API key from MINOGAN_BOOTSTRAP_API_KEY stored')
+  if (key.created && key.source === 'env')
+    console.log('API key from MINOGAN_BOOTSTRAP_API_KEY stored')
 }
 
 /** Stays attached: prints transitions until a signal, then stops the swarm. */
@@ -72,7 +76,10 @@ async function attach(pm2: Pm2Backend, db: Knex, fromId: number): Promise<number
   console.log('Attached: lifecycle changes print here. Ctrl-C stops the swarm.')
   let last = fromId
   const timer = setInterval(() => {
-    printTransitions(db, last).then((id) => (last = id), () => undefined)
+    printTransitions(db, last).then(
+      (id) => (last = id),
+      () => undefined,
+    )
   }, 1000)
 
   const signal = await new Promise<string>((resolve) => {
@@ -99,12 +106,16 @@ const command: Command = {
     const pm2 = await Pm2Backend.connect()
     try {
       await prepare(config, db)
-      const [{ max }] = (await db('agent_transitions').max({ max: 'id' })) as Array<{ max: number | null }>
+      const [{ max }] = (await db('agent_transitions').max({ max: 'id' })) as Array<{
+        max: number | null
+      }>
       if (await isOnline(pm2)) {
         console.log('the swarm is already running')
       } else {
         await pm2.start(orchestratorApp(config, swarmEnv()))
-        console.log(`starting the swarm (data in ${config.dataDir}, logs in ${join(config.dataDir, 'logs')})`)
+        console.log(
+          `starting the swarm (data in ${config.dataDir}, logs in ${join(config.dataDir, 'logs')})`,
+        )
       }
 
       const { up, agents } = await waitForSwarm(db, waitS * 1000, () => isOnline(pm2))
@@ -115,11 +126,15 @@ const command: Command = {
           console.error(`the orchestrator stopped: ${fatal.message}`)
           return fatal.isConfig ? EXIT_CONFIG : 1
         }
-        console.error(`the swarm is not fully up after ${waitS} s: see the reasons above and ${join(config.dataDir, 'logs')}`)
+        console.error(
+          `the swarm is not fully up after ${waitS} s: see the reasons above and ${join(config.dataDir, 'logs')}`,
+        )
         return 1
       }
       const api = agents.find((a) => a.name === 'lead-api')
-      console.log(`swarm up: API at ${api?.url ?? `http://127.0.0.1:${config.PORT}`} (send X-API-Key)`)
+      console.log(
+        `swarm up: API at ${api?.url ?? `http://127.0.0.1:${config.PORT}`} (send X-API-Key)`,
+      )
       if (values.detach) return 0
       return await attach(pm2, db, Number(max ?? 0))
     } finally {

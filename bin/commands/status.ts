@@ -23,7 +23,18 @@ function formatUptime(ms: number): string {
 /** The status table, grouped by department, as `minogan status` prints it. */
 export function renderStatus(agents: AgentStatus[]): string {
   const table = new Table({
-    head: ['department', 'agent', 'state', 'pm', 'pid', 'cpu', 'memory', 'uptime', 'restarts', 'reason'],
+    head: [
+      'department',
+      'agent',
+      'state',
+      'pm',
+      'pid',
+      'cpu',
+      'memory',
+      'uptime',
+      'restarts',
+      'reason',
+    ],
     style: { head: [], border: [], compact: true },
     colWidths: [12, 17, 10, 10, 9, 8, 10, 9, 10, 50],
     wordWrap: true,
@@ -56,14 +67,17 @@ const command: Command = {
     const db = createDb(config)
     try {
       if (!(await isMigrated(db))) {
-        console.error(`minogan status: no swarm state in ${config.dataDir} yet; run \`npm start\` first`)
+        console.error(
+          `minogan status: no swarm state in ${config.dataDir} yet; run \`npm start\` first`,
+        )
         return 1
       }
       const agents = await readAgentStatuses(db, CATALOG)
       console.log(values.json ? JSON.stringify(agents, null, 2) : renderStatus(agents))
       const active = agents.filter((a) => a.state === 'active').length
       const disabled = agents.filter((a) => a.disabled).length
-      if (!values.json) console.log(`${active} active, ${disabled} disabled, ${agents.length} agents`)
+      if (!values.json)
+        console.log(`${active} active, ${disabled} disabled, ${agents.length} agents`)
       return 0
     } finally {
       await db.destroy()

@@ -8,7 +8,9 @@ const command: Command = {
     const pm2 = await Pm2Backend.connect()
     try {
       const { stopped } = await stopSwarm(pm2)
-      console.log(stopped.length > 0 ? `swarm stopped (${stopped.length} processes)` : 'no swarm was running')
+      console.log(
+        stopped.length > 0 ? `swarm stopped (${stopped.length} processes)` : 'no swarm was running',
+      )
       return 0
     } finally {
       pm2.disconnect()

@@ -34,7 +34,10 @@ const LOCK_WAIT_MS = 15_000
 /** True when every known migration has run. */
 export async function isMigrated(db: Knex): Promise<boolean> {
   try {
-    const [, pending] = (await db.migrate.list({ migrationSource: source })) as [unknown[], unknown[]]
+    const [, pending] = (await db.migrate.list({ migrationSource: source })) as [
+      unknown[],
+      unknown[],
+    ]
     return pending.length === 0
   } catch {
     return false

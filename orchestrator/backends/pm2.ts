@@ -55,7 +55,9 @@ type Pm2Api = {
 
 function call<T>(fn: (cb: Callback<T>) => void): Promise<T> {
   return new Promise((resolve, reject) => {
-    fn((err, value) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(value)))
+    fn((err, value) =>
+      err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(value),
+    )
   })
 }
 

@@ -71,7 +71,10 @@ describe('config', () => {
 
   it('reads the config file, and the environment wins over it', () => {
     const dir = tempDir()
-    writeFileSync(join(dir.path, 'minogan.json'), JSON.stringify({ PORT: 4000, MINOGAN_NATS_PORT: 5222 }))
+    writeFileSync(
+      join(dir.path, 'minogan.json'),
+      JSON.stringify({ PORT: 4000, MINOGAN_NATS_PORT: 5222 }),
+    )
     const config = loadConfig({ MINOGAN_DATA_DIR: dir.path, PORT: '4001' })
     dir.cleanup()
 
@@ -91,7 +94,12 @@ describe('config', () => {
   it('stops an agent at start-up with exit code 78 and the key in its log', () => {
     const dir = tempDir()
     const result = spawnSync(process.execPath, ['dist/agents/growth/seo.js'], {
-      env: { ...process.env, MINOGAN_DATA_DIR: dir.path, MINOGAN_HEARTBEAT_MS: 'often', MINOGAN_AGENT: '' },
+      env: {
+        ...process.env,
+        MINOGAN_DATA_DIR: dir.path,
+        MINOGAN_HEARTBEAT_MS: 'often',
+        MINOGAN_AGENT: '',
+      },
       encoding: 'utf8',
       timeout: 20_000,
     })

@@ -95,12 +95,17 @@ describe('fault tests on the pm2 swarm', { timeout: 480_000 }, () => {
 
     await swarm.pm2(['restart', 'seo'])
 
+    // pm2's event for the new process may reach the orchestrator after the new process's
+    // first heartbeat on a loaded machine: wait for the transitions, not only the pid.
+    const rows = await waitFor('the operator restart recorded and the agent ready', async () => {
+      const current = await swarm.transitions('seo', since)
+      return current.some((r) => r.to_state === 'active') ? current : undefined
+    })
     const after = await swarm.waitForAgent(
       'seo',
       'active with a new process',
       (a) => a.state === 'active' && a.pid !== before.pid,
     )
-    const rows = await swarm.transitions('seo', since)
     assert.deepEqual(
       rows.map((r) => `${r.from_state}>${r.to_state} ${r.actor}`),
       ['active>starting operator', 'starting>active process'],

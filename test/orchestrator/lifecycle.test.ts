@@ -34,7 +34,10 @@ const isAllowed = (from: LifecycleState, to: LifecycleState) =>
 
 describe('lifecycle', () => {
   it('names exactly the six states of the product docs', () => {
-    assert.deepEqual([...STATES], ['pending', 'starting', 'active', 'degraded', 'healing', 'stopped'])
+    assert.deepEqual(
+      [...STATES],
+      ['pending', 'starting', 'active', 'degraded', 'healing', 'stopped'],
+    )
   })
 
   for (const from of STATES) {
@@ -45,7 +48,14 @@ describe('lifecycle', () => {
         assert.equal(canTransition(from, to), allowed)
         if (allowed) {
           const t = planTransition('seo', from, to, 'because', 'orchestrator', 1000)
-          assert.deepEqual(t, { agent: 'seo', from, to, reason: 'because', actor: 'orchestrator', at: 1000 })
+          assert.deepEqual(t, {
+            agent: 'seo',
+            from,
+            to,
+            reason: 'because',
+            actor: 'orchestrator',
+            at: 1000,
+          })
         } else {
           assert.throws(
             () => planTransition('seo', from, to, 'because', 'orchestrator', 1000),
@@ -60,7 +70,8 @@ describe('lifecycle', () => {
   }
 
   it('never lets an agent become active without passing through starting or healing', () => {
-    for (const from of ['pending', 'stopped'] as const) assert.equal(canTransition(from, 'active'), false)
+    for (const from of ['pending', 'stopped'] as const)
+      assert.equal(canTransition(from, 'active'), false)
   })
 
   it('makes the healer restart a degraded agent, never an active one directly', () => {

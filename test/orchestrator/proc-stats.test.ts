@@ -22,7 +22,10 @@ describe('process tree stats', () => {
   it('counts a child process in memory and CPU, not only the main pid (C05)', async () => {
     const parent = spawn(process.execPath, ['-e', PARENT], { stdio: ['ignore', 'pipe', 'inherit'] })
     try {
-      await waitFor('child ready', () => new Promise<boolean>((r) => parent.stdout.once('data', () => r(true))))
+      await waitFor(
+        'child ready',
+        () => new Promise<boolean>((r) => parent.stdout.once('data', () => r(true))),
+      )
       const pid = parent.pid as number
 
       const first = (await readTrees([pid])).get(pid)
@@ -31,7 +34,10 @@ describe('process tree stats', () => {
         const usage = (await readTrees([pid])).get(pid)
         return usage && first && usage.cpuTicks > first.cpuTicks + 20 ? usage : undefined
       })
-      const cpu = cpuPercent({ cpuTicks: first!.cpuTicks, at: at1 }, { cpuTicks: second.cpuTicks, at: Date.now() })
+      const cpu = cpuPercent(
+        { cpuTicks: first!.cpuTicks, at: at1 },
+        { cpuTicks: second.cpuTicks, at: Date.now() },
+      )
 
       assert.equal(second.processes, 2)
       assert.ok(second.rssBytes > 150 * 1024 * 1024, `tree RSS ${second.rssBytes}`)

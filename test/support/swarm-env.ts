@@ -39,7 +39,10 @@ export async function swarmEnv(extra: NodeJS.ProcessEnv = {}): Promise<SwarmEnv>
 
   const cli = (args: string[]) =>
     new Promise<{ code: number; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, [join(ROOT, 'dist/bin/cli.js'), ...args], { env, cwd: ROOT })
+      const child = spawn(process.execPath, [join(ROOT, 'dist/bin/cli.js'), ...args], {
+        env,
+        cwd: ROOT,
+      })
       let stdout = ''
       child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
       child.stderr.on('data', (c: Buffer) => (stdout += c.toString()))
@@ -58,4 +61,3 @@ export async function swarmEnv(extra: NodeJS.ProcessEnv = {}): Promise<SwarmEnv>
     },
   }
 }
-

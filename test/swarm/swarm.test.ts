@@ -30,7 +30,10 @@ type AgentView = {
 const PM2_BIN = join(ROOT, 'node_modules/pm2/bin/pm2')
 
 function pm2(swarm: SwarmEnv, args: string[]): string {
-  const result = spawnSync(process.execPath, [PM2_BIN, ...args], { env: swarm.env, encoding: 'utf8' })
+  const result = spawnSync(process.execPath, [PM2_BIN, ...args], {
+    env: swarm.env,
+    encoding: 'utf8',
+  })
   return result.stdout
 }
 
@@ -99,7 +102,9 @@ describe('the swarm under pm2', { timeout: 240_000 }, () => {
     const seo = list.find((a) => a.name === 'seo')
     assert.equal(seo?.sub_state, 'online')
     assert.ok(seo?.pid)
-    assert.ok(seo?.health.some((h) => h.status === 'not_built' && /not built yet/.test(h.detail ?? '')))
+    assert.ok(
+      seo?.health.some((h) => h.status === 'not_built' && /not built yet/.test(h.detail ?? '')),
+    )
   })
 
   it('refuses the API without a key, with a JSON error body', async () => {
@@ -113,7 +118,8 @@ describe('the swarm under pm2', { timeout: 240_000 }, () => {
   it('lists every agent by its name in pm2', () => {
     const names = pm2List(swarm).map((p) => p.name)
 
-    for (const spec of CATALOG.filter((a) => a.name !== 'caddy')) assert.ok(names.includes(spec.name), spec.name)
+    for (const spec of CATALOG.filter((a) => a.name !== 'caddy'))
+      assert.ok(names.includes(spec.name), spec.name)
     assert.ok(names.includes('orchestrator'))
   })
 
@@ -152,14 +158,25 @@ describe('the swarm under pm2', { timeout: 240_000 }, () => {
   it('starts a stopped agent on a swarm.control.start request and says so', async () => {
     const nc = await connect({ servers: `nats://127.0.0.1:${swarm.natsPort}` })
     try {
-      const reply = await nc.request(subjects.control('start'), JSON.stringify({ agent: 'queen' }), {
-        timeout: 30_000,
-      })
+      const reply = await nc.request(
+        subjects.control('start'),
+        JSON.stringify({ agent: 'queen' }),
+        {
+          timeout: 30_000,
+        },
+      )
       const answer = reply.json<{ ok: boolean }>()
-      const unknown = await nc.request(subjects.control('stop'), JSON.stringify({ agent: 'nobody' }))
+      const unknown = await nc.request(
+        subjects.control('stop'),
+        JSON.stringify({ agent: 'nobody' }),
+      )
 
       assert.equal(answer.ok, true)
-      assert.deepEqual(unknown.json(), { ok: false, code: 'AGENT_UNKNOWN', message: 'no agent named "nobody"' })
+      assert.deepEqual(unknown.json(), {
+        ok: false,
+        code: 'AGENT_UNKNOWN',
+        message: 'no agent named "nobody"',
+      })
       await waitFor('queen active again', async () => {
         const queen = (await agents(swarm, key)).find((a) => a.name === 'queen')
         return queen?.state === 'active'
@@ -193,18 +210,23 @@ describe('the swarm from the pm2 ecosystem file', { timeout: 240_000 }, () => {
   it('comes up the same as with npm start', async () => {
     const swarm = await swarmEnv()
     try {
-      const started = spawnSync(process.execPath, [PM2_BIN, 'start', join(ROOT, 'ecosystem.config.cjs')], {
-        env: swarm.env,
-        encoding: 'utf8',
-        cwd: ROOT,
-      })
+      const started = spawnSync(
+        process.execPath,
+        [PM2_BIN, 'start', join(ROOT, 'ecosystem.config.cjs')],
+        {
+          env: swarm.env,
+          encoding: 'utf8',
+          cwd: ROOT,
+        },
+      )
       assert.equal(started.status, 0, started.stderr)
 
       const rows = await waitFor(
         'all agents active',
         async () => {
           const list = await statusRows(swarm)
-          const up = list.length === CATALOG.length && list.every((a) => a.disabled || a.state === 'active')
+          const up =
+            list.length === CATALOG.length && list.every((a) => a.disabled || a.state === 'active')
           return up ? list : undefined
         },
         120_000,
@@ -213,7 +235,8 @@ describe('the swarm from the pm2 ecosystem file', { timeout: 240_000 }, () => {
 
       assert.equal(rows.length, 28)
       const names = pm2List(swarm).map((p) => p.name)
-      for (const spec of CATALOG.filter((a) => a.name !== 'caddy')) assert.ok(names.includes(spec.name), spec.name)
+      for (const spec of CATALOG.filter((a) => a.name !== 'caddy'))
+        assert.ok(names.includes(spec.name), spec.name)
     } finally {
       await swarm.cleanup()
     }
@@ -248,7 +271,10 @@ describe('the swarm beside another NATS server', { timeout: 240_000 }, () => {
       const started = await swarm.cli(['start', '--detach', '--wait', '60'])
 
       assert.equal(started.code, 78, started.stdout)
-      assert.match(started.stdout, new RegExp(`port ${port} is in use by a program that is not NATS`))
+      assert.match(
+        started.stdout,
+        new RegExp(`port ${port} is in use by a program that is not NATS`),
+      )
     } finally {
       await swarm.cleanup()
       blocker.close()
