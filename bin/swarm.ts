@@ -5,9 +5,10 @@ import { readAgentStatuses, type AgentStatus } from '../core/swarm/status.js'
 import type { Pm2Backend } from '../orchestrator/backends/pm2.js'
 import { NAMESPACE, ORCHESTRATOR } from '../orchestrator/pm2-apps.js'
 
-/** True when every agent that is not disabled is active. */
+/** True when every agent is active, but those disabled or left stopped by an operator. */
 export function isSwarmUp(agents: AgentStatus[]): boolean {
-  return agents.every((a) => a.disabled || a.state === 'active')
+  const leftStopped = (a: AgentStatus) => a.state === 'stopped' && a.desired === 'stopped'
+  return agents.every((a) => a.disabled || leftStopped(a) || a.state === 'active')
 }
 
 /** Waits until the swarm is up, or the deadline; returns the last statuses read. */

@@ -117,7 +117,8 @@ export class Launcher implements AgentActions {
           .then(() => undefined),
       )
     } finally {
-      this.supervisor.endOwnAct(spec.name)
+      // Only a deleted stale entry sends a late manual event worth ignoring.
+      this.supervisor.endOwnAct(spec.name, { echo: existing !== undefined })
     }
   }
 

@@ -13,6 +13,8 @@ import { saveRecords, saveTransition, type AgentRecord } from './store.js'
 
 /** How often an active binary agent's port is probed. */
 const BINARY_PROBE_MS = 3000
+/** How long a vanished pid waits for its process event before the orchestrator judges. */
+const GONE_GRACE_MS = 3000
 /** How often heartbeat times and sub-states reach the database. */
 const FLUSH_MS = 2000
 
@@ -46,6 +48,7 @@ export class Supervisor {
   private settlingUntil = new Map<string, number>()
   private queue: Promise<void> = Promise.resolve()
   private probedAt = new Map<string, number>()
+  private goneSince = new Map<string, number>()
   private flushedAt = 0
 
   constructor(
@@ -145,7 +148,12 @@ export class Supervisor {
     this.ownActUntil.set(name, { until: this.now() + ms, kind })
   }
 
-  endOwnAct(name: string): void {
+  endOwnAct(name: string, options: { echo?: boolean } = {}): void {
+    // A plain launch leaves no echo: from now on, events are news (an operator's early stop).
+    if (options.echo === false) {
+      this.ownActUntil.delete(name)
+      return
+    }
     // Pm2 reports a manual stop/restart a moment after the act returns; keep ignoring those.
     const kind = this.ownActUntil.get(name)?.kind ?? 'stop'
     this.ownActUntil.set(name, { until: this.now() + 2000, kind })
@@ -350,11 +358,15 @@ export class Supervisor {
     busHealthy: boolean,
   ): Promise<void> {
     const { name, state } = record
-    if (
-      (state === 'active' || state === 'starting' || state === 'healing') &&
-      record.pid &&
-      !isAlive(record.pid)
-    ) {
+    const running = state === 'active' || state === 'starting' || state === 'healing'
+    const gone = running && record.pid !== null && !isAlive(record.pid)
+    if (!gone) this.goneSince.delete(name)
+    if (gone && !this.goneSince.has(name)) this.goneSince.set(name, now)
+    // A vanished pid is a backstop for process events that never came: the event for an
+    // operator's pm2 stop, or a crash, usually arrives a moment after the pid is gone, so
+    // the verdict waits a little for it.
+    if (gone && now - (this.goneSince.get(name) ?? now) >= GONE_GRACE_MS) {
+      this.goneSince.delete(name)
       await this.transition(
         name,
         'degraded',

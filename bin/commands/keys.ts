@@ -21,13 +21,14 @@ const USAGE = [
   'usage:',
   '  minogan keys create --plan starter|growth|enterprise --name <name>',
   '  minogan keys list [--json]',
-  '  minogan keys revoke <id|prefix>',
+  '  minogan keys revoke <id|prefix> [--force]   (--force to revoke the last active key)',
 ].join('\n')
 
 const OPTIONS = {
   plan: { type: 'string' },
   name: { type: 'string' },
   json: { type: 'boolean' },
+  force: { type: 'boolean' },
 } as const
 
 function parse(args: string[]) {
@@ -107,6 +108,16 @@ async function run(args: string[]): Promise<number> {
     const ref = positional[0]
     if (!ref) {
       console.error(`minogan keys: revoke needs a key id or prefix\n\n${USAGE}`)
+      return 2
+    }
+    const active = (await listKeys(db)).filter((k) => k.revokedAt === null)
+    const isLast =
+      active.length === 1 && (String(active[0].id) === ref || active[0].prefix.startsWith(ref))
+    if (isLast && !flags.force) {
+      console.error(
+        'minogan keys: that is the last active key; revoking it locks every client out of the API.\n' +
+          'Create another first (`minogan keys create --plan enterprise --name admin`), or add --force.',
+      )
       return 2
     }
     const record = await revokeKey(db, ref)

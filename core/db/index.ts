@@ -44,7 +44,7 @@ export function createDb(settings: DbSettings, options: { poolMax?: number } = {
 
   mkdirSync(settings.dataDir, { recursive: true })
   const client = settings.MINOGAN_SQLITE_CLIENT
-  return knexFactory({
+  const db = knexFactory({
     client,
     connection: { filename: sqlitePath(settings.dataDir) },
     useNullAsDefault: true,
@@ -60,6 +60,30 @@ export function createDb(settings: DbSettings, options: { poolMax?: number } = {
     },
     acquireConnectionTimeout: 30_000,
   })
+  beginImmediate(db)
+  return db
+}
+
+type TransactionLike = {
+  begin: (conn: unknown) => Promise<unknown>
+  query: (conn: unknown, sql: string) => Promise<unknown>
+}
+
+/**
+ * Makes every SQLite transaction start with BEGIN IMMEDIATE. knex issues a plain (deferred)
+ * BEGIN: a transaction that reads before it writes then fails at once with SQLITE_BUSY when
+ * another process (the API, the relay, the notifications agent share the file) wrote
+ * meanwhile, since SQLite cannot wait on that upgrade. IMMEDIATE takes the write lock at the
+ * start and so waits up to the busy timeout instead.
+ */
+function beginImmediate(db: Knex): void {
+  const client = db.client as unknown as { transaction: (...args: unknown[]) => TransactionLike }
+  const create = client.transaction.bind(client)
+  client.transaction = (...args: unknown[]) => {
+    const trx = create(...args)
+    trx.begin = (conn) => trx.query(conn, 'BEGIN IMMEDIATE;')
+    return trx
+  }
 }
 
 const PRAGMAS = [
@@ -71,12 +95,36 @@ const PRAGMAS = [
   'PRAGMA foreign_keys = ON',
 ]
 
-type BetterHandle = { pragma: (sql: string) => unknown }
+type Statement = { safeIntegers: (on?: boolean) => Statement }
+type BetterHandle = { pragma: (sql: string) => unknown; prepare: (sql: string) => Statement }
+
+/** Statements kept per connection: the product's SQL texts number a few hundred at most. */
+const STATEMENT_CACHE_SIZE = 500
+
+/**
+ * knex's better-sqlite3 client prepares every query anew, and preparing is a good share of
+ * a small write's CPU. The connection keeps its statements by SQL text instead. knex runs
+ * them with all() or run(), never iterate(), so a kept statement is never busy when reused;
+ * safeIntegers is reset because knex sets it on a statement only when a query asks for it.
+ */
+function reuseStatements(conn: BetterHandle): void {
+  const prepare = conn.prepare.bind(conn)
+  const cache = new Map<string, Statement>()
+  conn.prepare = (sql: string) => {
+    const cached = cache.get(sql)
+    if (cached) return cached.safeIntegers(false)
+    const statement = prepare(sql)
+    if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value as string)
+    cache.set(sql, statement)
+    return statement
+  }
+}
 type Sqlite3Handle = { run: (sql: string, cb: (err: Error | null) => void) => void }
 
 async function applyPragmas(client: string, conn: unknown): Promise<void> {
   if (client === 'better-sqlite3') {
     for (const sql of PRAGMAS) (conn as BetterHandle).pragma(sql.slice('PRAGMA '.length))
+    reuseStatements(conn as BetterHandle)
     return
   }
   for (const sql of PRAGMAS) {

@@ -10,6 +10,8 @@ export type AgentStatus = {
   name: string
   department: string
   state: string
+  /** What the operator wants: `stopped` once they stopped it, until they start it again. */
+  desired: 'running' | 'stopped'
   subState: string | null
   disabled: boolean
   reason: string | null
@@ -56,6 +58,7 @@ export async function readAgentStatuses(
       name: spec.name,
       department: spec.department,
       state: r ? String(r.state) : 'pending',
+      desired: r?.desired === 'stopped' ? 'stopped' : 'running',
       subState: (r?.sub_state as string | null) ?? null,
       disabled: Boolean(r?.disabled),
       reason: (r?.reason as string | null) ?? null,

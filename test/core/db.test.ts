@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { describe, it } from 'node:test'
 
-import { createDb } from '../../core/db/index.js'
+import { createDb, sqlitePath } from '../../core/db/index.js'
 import { isMigrated, migrate } from '../../core/db/migrate.js'
 import { createLogger } from '../../core/logger.js'
 import { BACKENDS } from '../support/databases.js'
@@ -76,6 +77,53 @@ describe('sqlite settings', () => {
 
         assert.match(JSON.stringify(mode), /wal/i, backend.name)
         assert.match(JSON.stringify(timeout), /5000/, backend.name)
+      } finally {
+        await db.destroy()
+        await cleanup()
+      }
+    }
+  })
+})
+
+// Another process takes the write lock, writes, holds it a moment, then commits: what the
+// API, the relay and the notifications agent do to each other on one SQLite file.
+const OTHER_WRITER = `
+const Database = require('better-sqlite3')
+const db = new Database(process.argv[1])
+db.pragma('busy_timeout = 5000')
+db.exec('BEGIN IMMEDIATE')
+db.prepare("insert into page_views (path, at) values ('/a', 1)").run()
+console.log('locked')
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 400)
+db.exec('COMMIT')
+`
+
+describe('sqlite transactions across processes', () => {
+  it('wait for another writer instead of failing with SQLITE_BUSY when they read first', async () => {
+    for (const backend of BACKENDS.filter((b) => b.name !== 'postgres')) {
+      const { settings, cleanup } = await backend.open()
+      const db = createDb(settings)
+      try {
+        await migrate(db, log)
+        const other = spawn(process.execPath, ['-e', OTHER_WRITER, sqlitePath(settings.dataDir)], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        })
+        const exited = new Promise((r) => other.once('exit', r))
+        await new Promise((r) => other.stdout.once('data', r))
+
+        const before = await db.transaction(async (trx) => {
+          const [row] = await trx('page_views').count({ n: '*' })
+          await trx('page_views').insert({ path: '/b', at: 2 })
+          return Number(row.n)
+        })
+        await exited
+
+        assert.equal(before, 1, backend.name)
+        const rows = await db('page_views').select('path').orderBy('path')
+        assert.deepEqual(
+          rows.map((r: { path: string }) => r.path),
+          ['/a', '/b'],
+        )
       } finally {
         await db.destroy()
         await cleanup()

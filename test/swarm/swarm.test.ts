@@ -243,6 +243,34 @@ describe('the swarm from the pm2 ecosystem file', { timeout: 240_000 }, () => {
   })
 })
 
+describe('a swarm restart', { timeout: 240_000 }, () => {
+  it('keeps an agent an operator stopped stopped, and start returns once the rest is up (C08)', async () => {
+    const swarm = await swarmEnv()
+    try {
+      assert.equal((await swarm.cli(['start', '--detach', '--wait', '120'])).code, 0)
+      pm2(swarm, ['stop', 'seo'])
+      await waitFor('seo stopped', async () => {
+        const seo = (await statusRows(swarm)).find((a) => a.name === 'seo')
+        return seo?.state === 'stopped'
+      })
+      assert.equal((await swarm.cli(['stop'])).code, 0)
+
+      const again = await swarm.cli(['start', '--detach', '--wait', '120'])
+
+      assert.equal(again.code, 0, again.stdout)
+      const seo = (await statusRows(swarm)).find((a) => a.name === 'seo')
+      assert.equal(seo?.state, 'stopped')
+      assert.match(seo?.reason ?? '', /operator/)
+      assert.equal(
+        pm2List(swarm).find((p) => p.name === 'seo'),
+        undefined,
+      )
+    } finally {
+      await swarm.cleanup()
+    }
+  })
+})
+
 describe('the swarm beside another NATS server', { timeout: 240_000 }, () => {
   it('uses a NATS server that already holds its port and shows the nats agent disabled', async () => {
     const other = await startNats()

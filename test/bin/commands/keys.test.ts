@@ -79,6 +79,25 @@ describe('minogan keys', () => {
     assert.equal(await lookup(second), undefined)
   })
 
+  it('refuses to revoke the last active key without --force, since that locks out the API', () => {
+    minogan('create', '--plan', 'enterprise', '--name', 'keeper')
+    const active = (
+      JSON.parse(minogan('list', '--json').stdout) as Array<{
+        id: number
+        revokedAt: number | null
+      }>
+    ).filter((k) => k.revokedAt === null)
+    for (const k of active.slice(0, -1)) assert.equal(minogan('revoke', String(k.id)).code, 0)
+    const last = String(active[active.length - 1].id)
+
+    const refused = minogan('revoke', last)
+    const forced = minogan('revoke', last, '--force')
+
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, /last active key/)
+    assert.equal(forced.code, 0, forced.stderr)
+  })
+
   it('fails with a usage error for a bad plan, a missing name or an unknown key', () => {
     assert.equal(minogan('create', '--plan', 'gold', '--name', 'x').code, 2)
     assert.equal(minogan('create', '--plan', 'starter').code, 2)
