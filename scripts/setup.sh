@@ -26,4 +26,4 @@ npm ci --no-audit --no-fund
 npm run build
 npm start -- --detach
 echo
-echo "The swarm runs under pm2 (pm2 ls, pm2 logs <agent>); 'npm stop' stops it."
+echo "The swarm runs under pm2 (npx pm2 ls, npx pm2 logs <agent>); 'npm stop' stops it."
