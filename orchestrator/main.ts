@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { CATALOG, findAgent } from '../agents/catalog.js'
-import { connectBus } from '../core/bus.js'
 import { loadConfig, type Config } from '../core/config.js'
 import { createDb } from '../core/db/index.js'
 import { migrate } from '../core/db/migrate.js'
@@ -11,7 +10,6 @@ import { createLogger, type Logger } from '../core/logger.js'
 import { controlSocketPath } from '../core/swarm/control.js'
 import { startOutboxRelay } from '../core/events/relay.js'
 import { Pm2Backend, type Pm2Event } from './backends/pm2.js'
-import { serveControl } from './control.js'
 import { serveControlSocket } from './control-socket.js'
 import { Launcher } from './launcher.js'
 import { lockDataDir } from './lock.js'
@@ -21,7 +19,7 @@ import { planCaddy, planNats } from './probes.js'
 import { Sampler } from './sampler.js'
 import { loadRecords } from './store.js'
 import { Supervisor } from './supervisor.js'
-import { listenHeartbeats } from './listeners.js'
+import { attachBus } from './listeners.js'
 import { runUnderSystemd } from './systemd-main.js'
 
 /**
@@ -125,19 +123,7 @@ async function run(config: Config, log: Logger): Promise<void> {
   // Phases: the bus, then (migrations ran above) the API, then everything else.
   await launchBus(config, launcher)
   let stopping = false
-  const bus = await connectBus({
-    servers: config.natsServers,
-    name: 'orchestrator',
-    log,
-    onReconnect: () => supervisor.onBusReconnect(),
-    onDisconnect: () => supervisor.onBusDisconnect(),
-    onClosed: () => {
-      if (!stopping) process.exit(1)
-    },
-  })
-  supervisor.attachBus(bus)
-  listenHeartbeats(bus, supervisor)
-  serveControl(bus, supervisor, launcher, log)
+  const bus = await attachBus(config, supervisor, launcher, log, () => stopping)
   // Domain events written with their changes reach JetStream through the orchestrator,
   // the one process that is up whenever any producer is.
   const relay = startOutboxRelay({ db, bus, log, pollMs: config.MINOGAN_OUTBOX_POLL_MS })

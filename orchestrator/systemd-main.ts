@@ -1,12 +1,10 @@
 import { CATALOG } from '../agents/catalog.js'
-import { connectBus } from '../core/bus.js'
 import type { Config } from '../core/config.js'
 import { createDb } from '../core/db/index.js'
 import { migrate } from '../core/db/migrate.js'
 import { startOutboxRelay } from '../core/events/relay.js'
 import type { Logger } from '../core/logger.js'
-import { serveControl } from './control.js'
-import { listenHeartbeats } from './listeners.js'
+import { attachBus } from './listeners.js'
 import { lockDataDir } from './lock.js'
 import { loadRecords } from './store.js'
 import { Supervisor } from './supervisor.js'
@@ -28,19 +26,7 @@ export async function runUnderSystemd(config: Config, log: Logger): Promise<void
   const observer = new SystemdObserver(db, config, supervisor, log)
 
   let stopping = false
-  const bus = await connectBus({
-    servers: config.natsServers,
-    name: 'orchestrator',
-    log,
-    onReconnect: () => supervisor.onBusReconnect(),
-    onDisconnect: () => supervisor.onBusDisconnect(),
-    onClosed: () => {
-      if (!stopping) process.exit(1)
-    },
-  })
-  supervisor.attachBus(bus)
-  listenHeartbeats(bus, supervisor)
-  serveControl(bus, supervisor, observer.actions(), log)
+  const bus = await attachBus(config, supervisor, observer.actions(), log, () => stopping)
   const relay = startOutboxRelay({ db, bus, log, pollMs: config.MINOGAN_OUTBOX_POLL_MS })
 
   const observe = () =>
