@@ -10,9 +10,8 @@ import { createDb, sqlitePath } from '../core/db/index.js'
 import { migrate } from '../core/db/migrate.js'
 import { baseScore, floorUntil, TIER_FLOOR } from '../core/leads/score.js'
 import { createLogger } from '../core/logger.js'
-import { ROOT } from '../orchestrator/pm2-apps.js'
 import { tempDir } from '../test/support/tmp.js'
-import { median, type BenchResult } from './support.js'
+import { childEnv, fixture, median, runFixture, type BenchResult } from './support.js'
 
 // Issue 3's figures: lead writes through POST /api/leads and the CSV export of a million
 // leads, each beside a bare Koa + better-sqlite3 server doing the least the same request
@@ -27,15 +26,6 @@ const EXPORT_LEADS = 1_000_000
 const SEED_BATCH = 50_000
 const START_TIMEOUT_MS = 60_000
 const DAY_MS = 86_400_000
-
-const fixture = (name: string) => join(ROOT, 'dist/bench/fixtures', `${name}.js`)
-
-/** The environment of a child: this one's, without settings that would point it elsewhere. */
-function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, MINOGAN_LOG_LEVEL: 'warn', ...extra }
-  for (const name of ['DATABASE_URL', 'NATS_URL', 'MINOGAN_CONFIG_FILE', 'PORT']) delete env[name]
-  return env
-}
 
 type Server = { pid: number; url: string; key: string; stop: () => Promise<void> }
 
@@ -85,25 +75,6 @@ async function startServer(name: string, args: string[], env: NodeJS.ProcessEnv)
     await stop()
     throw err
   }
-}
-
-/** Runs a fixture to its end and returns its last stdout line as JSON. */
-function runFixture<T>(name: string, args: string[]): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fixture(name), ...args], {
-      env: childEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
-    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)))
-    child.on('exit', (code) => {
-      const last = stdout.trim().split('\n').pop() ?? ''
-      if (code !== 0 || last === '') reject(new Error(`${name} exited with ${code}:\n${stderr}`))
-      else resolve(JSON.parse(last) as T)
-    })
-  })
 }
 
 /** Peak resident set of a live process (VmHWM), in bytes. */

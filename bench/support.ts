@@ -1,7 +1,39 @@
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { join } from 'node:path'
 import { cpus, totalmem } from 'node:os'
 
+import { ROOT } from '../orchestrator/pm2-apps.js'
+
 export { swarmEnv as benchSwarm } from '../test/support/swarm-env.js'
+
+/** Path of a compiled bench fixture program. */
+export const fixture = (name: string) => join(ROOT, 'dist/bench/fixtures', `${name}.js`)
+
+/** The environment of a child: this one's, without settings that would point it elsewhere. */
+export function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, MINOGAN_LOG_LEVEL: 'warn', ...extra }
+  for (const name of ['DATABASE_URL', 'NATS_URL', 'MINOGAN_CONFIG_FILE', 'PORT']) delete env[name]
+  return env
+}
+
+/** Runs a fixture to its end and returns its last stdout line as JSON. */
+export function runFixture<T>(name: string, args: string[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fixture(name), ...args], {
+      env: childEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)))
+    child.on('exit', (code) => {
+      const last = stdout.trim().split('\n').pop() ?? ''
+      if (code !== 0 || last === '') reject(new Error(`${name} exited with ${code}:\n${stderr}`))
+      else resolve(JSON.parse(last) as T)
+    })
+  })
+}
 
 /** One figure of a benchmark, beside its baseline from the same run. */
 export type BenchResult = {

@@ -9,9 +9,16 @@ import { configSchema } from '../core/config.js'
 import { sqlitePath } from '../core/db/index.js'
 import { CONFIG_FILE_NAME } from '../core/webhooks/config.js'
 import { generateSecret } from '../core/webhooks/signing.js'
-import { ROOT } from '../orchestrator/pm2-apps.js'
 import { waitFor } from '../test/support/tmp.js'
-import { benchSwarm, cpuTicksOf, median, type BenchResult } from './support.js'
+import {
+  benchSwarm,
+  childEnv,
+  cpuTicksOf,
+  fixture,
+  median,
+  runFixture,
+  type BenchResult,
+} from './support.js'
 
 // Issue 5's figures, on the real swarm (`minogan start --detach` in temp dirs on free
 // ports): the time from `POST /api/leads` to the lead.created webhook arriving at a loopback
@@ -38,17 +45,10 @@ const START_TIMEOUT_MS = 60_000
 
 const wallNow = (): number => performance.timeOrigin + performance.now()
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
-const fixture = (name: string) => join(ROOT, 'dist/bench/fixtures', `${name}.js`)
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]
-}
-
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env }
-  for (const name of ['DATABASE_URL', 'NATS_URL', 'MINOGAN_CONFIG_FILE', 'PORT']) delete env[name]
-  return env
 }
 
 function exited(child: ChildProcess): Promise<void> {
@@ -426,23 +426,8 @@ type BlastResult = { sent: number; failed: number; ms: number; cpuMs: number }
 async function measureBaseline(receiver: Receiver, secret: string, run: number): Promise<Baseline> {
   const sample = (await receiver.dump()).sample
   await receiver.command('reset')
-  const result = await new Promise<BlastResult>((resolve, reject) => {
-    const args = [`${receiver.url}/hook`, String(FLOOD), String(CONCURRENCY), secret, sample]
-    const child = spawn(process.execPath, [fixture('webhook-blast'), ...args], {
-      env: childEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
-    child.stderr.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)))
-    child.on('exit', (code) => {
-      const last = stdout.trim().split('\n').pop() ?? ''
-      if (code !== 0 || last === '')
-        reject(new Error(`webhook-blast exited with ${code}:\n${stderr}`))
-      else resolve(JSON.parse(last) as BlastResult)
-    })
-  })
+  const args = [`${receiver.url}/hook`, String(FLOOD), String(CONCURRENCY), secret, sample]
+  const result = await runFixture<BlastResult>('webhook-blast', args)
   const dump = await receiver.dump()
   const rate = arrivalRate(dump.arrivals.map((a) => a.at))
   const cpuMsPerRequest = result.cpuMs / result.sent

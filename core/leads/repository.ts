@@ -88,6 +88,24 @@ function tierLimits(state: ScoreState): { hot_until: number; warm_until: number 
   }
 }
 
+/** The columns a create and a merge both write: contact fields and score state. */
+function storedColumns(fields: MergeableLead, state: ScoreState) {
+  return {
+    email: fields.email,
+    email_norm: fields.emailNorm,
+    phone: fields.phone,
+    phone_e164: fields.phoneE164,
+    name: fields.name,
+    source: fields.source,
+    last_source: fields.lastSource,
+    metadata: metadataJson(fields.metadata),
+    base_score: state.base,
+    engagement: state.engagement,
+    engaged_at: state.engagedAt,
+    ...tierLimits(state),
+  }
+}
+
 function metadataJson(metadata: Record<string, unknown>): string {
   const json = JSON.stringify(metadata)
   const bytes = Buffer.byteLength(json)
@@ -122,18 +140,7 @@ async function insertLead(
   }
   const state = scoreState(fields, 0, nowMs)
   const row = {
-    email: fields.email,
-    email_norm: fields.emailNorm,
-    phone: fields.phone,
-    phone_e164: fields.phoneE164,
-    name: fields.name,
-    source: fields.source,
-    last_source: fields.lastSource,
-    metadata: metadataJson(fields.metadata),
-    base_score: state.base,
-    engagement: 0,
-    engaged_at: nowMs,
-    ...tierLimits(state),
+    ...storedColumns(fields, state),
     touches: 1,
     converted_at: null,
     created_at: nowMs,
@@ -191,18 +198,7 @@ async function merged(
   const state = scoreState(fields, addTouch(stored.engagement, stored.engaged_at, nowMs), nowMs)
 
   const changes = {
-    email: fields.email,
-    email_norm: fields.emailNorm,
-    phone: fields.phone,
-    phone_e164: fields.phoneE164,
-    name: fields.name,
-    source: fields.source,
-    last_source: fields.lastSource,
-    metadata: metadataJson(fields.metadata),
-    base_score: state.base,
-    engagement: state.engagement,
-    engaged_at: nowMs,
-    ...tierLimits(state),
+    ...storedColumns(fields, state),
     touches: stored.touches + 1,
     updated_at: nowMs,
   }
