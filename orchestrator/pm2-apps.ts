@@ -151,6 +151,15 @@ export function agentApp(spec: AgentSpec, config: Config, env: Record<string, st
   }
 }
 
+/**
+ * V8 settings of the orchestrator process. It lists pm2's processes (about 200 kB of JSON
+ * per call) and reads /proc at every sample, so it makes much short-lived garbage; with
+ * V8's default young generation (up to 2 × 16 MB) that garbage, and the native buffers it
+ * holds, piles up between collections and RSS kept creeping up during a soak (see
+ * BENCHMARKS.md). A small young generation collects it while it is small.
+ */
+export const ORCHESTRATOR_NODE_ARGS = ['--optimize-for-size', '--max-semi-space-size=2']
+
 /** The orchestrator's own pm2 app: restarted by pm2, and given time to stop the swarm. */
 export function orchestratorApp(config: Config, env: Record<string, string>): Pm2App {
   const longestStop = Math.max(...CATALOG.map((a) => a.killTimeoutMs))
@@ -158,6 +167,7 @@ export function orchestratorApp(config: Config, env: Record<string, string>): Pm
     name: ORCHESTRATOR,
     namespace: NAMESPACE,
     script: join(ROOT, 'dist/orchestrator/main.js'),
+    node_args: ORCHESTRATOR_NODE_ARGS,
     cwd: ROOT,
     interpreter: 'node',
     exec_mode: 'fork',

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto'
 
-import type { Knex } from 'knex'
-
 import type { NatsConnection } from '../bus.js'
+import { sqlOf, type Executor } from '../db/sql.js'
 import { subjects } from '../subjects.js'
 
 /** The six webhook events of the product docs. */
@@ -35,7 +34,7 @@ export function newEventId(): string {
  * only if the change it describes was committed. The relay publishes it later.
  */
 export async function recordEvent<T>(
-  trx: Knex | Knex.Transaction,
+  trx: Executor,
   type: EventType,
   data: T,
   now: Date = new Date(),
@@ -46,13 +45,10 @@ export async function recordEvent<T>(
     timestamp: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
     data,
   }
-  await trx('outbox').insert({
-    id: event.id,
-    type,
-    subject: subjects.event(type),
-    payload: JSON.stringify(event),
-    created_at: now.getTime(),
-  })
+  await sqlOf(trx).run(
+    'insert into outbox (id, "type", subject, payload, created_at) values (?, ?, ?, ?, ?)',
+    [event.id, type, subjects.event(type), JSON.stringify(event), now.getTime()],
+  )
   return event
 }
 

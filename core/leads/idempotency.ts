@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 
 import type { Knex } from 'knex'
 
+import { sqlOf, type Executor } from '../db/sql.js'
 import { IdempotencyKeyInvalidError, IdempotencyKeyReusedError } from './errors.js'
 import { transact } from './transaction.js'
 
@@ -55,33 +56,29 @@ type KeyRow = { request_hash: string; status: number; response: string; created_
  * IdempotencyKeyReusedError for a different request under a key used in the last 24 h.
  * Without a request it just runs the work.
  */
-export async function runIdempotentIn(
-  trx: Knex.Transaction,
+export async function runIdempotentIn<T extends Executor>(
+  trx: T,
   request: IdempotentRequest | undefined,
   nowMs: number,
-  work: (trx: Knex.Transaction) => Promise<StoredAnswer>,
+  work: (trx: T) => Promise<StoredAnswer>,
 ): Promise<StoredAnswer & { replayed: boolean }> {
   if (!request) return { ...(await work(trx)), replayed: false }
 
-  const where = { api_key_id: request.apiKeyId, key: request.key }
-  await trx('idempotency_keys')
-    .where(where)
-    .where('created_at', '<', nowMs - IDEMPOTENCY_TTL_MS)
-    .del()
-  const claimed = await trx('idempotency_keys')
-    .insert({
-      ...where,
-      request_hash: request.requestHash,
-      status: 0,
-      response: '',
-      created_at: nowMs,
-    })
-    .onConflict()
-    .ignore()
-    .returning('key')
+  const sql = sqlOf(trx)
+  const where = [request.apiKeyId, request.key]
+  const matches = 'api_key_id = ? and "key" = ?'
+  await sql.run(`delete from idempotency_keys where ${matches} and created_at < ?`, [
+    ...where,
+    nowMs - IDEMPOTENCY_TTL_MS,
+  ])
+  const claimed = await sql.rows(
+    `insert into idempotency_keys (api_key_id, "key", request_hash, status, response, created_at)
+     values (?, ?, ?, 0, '', ?) on conflict do nothing returning "key"`,
+    [...where, request.requestHash, nowMs],
+  )
 
   if (claimed.length === 0) {
-    const row = (await trx('idempotency_keys').where(where).first()) as KeyRow | undefined
+    const [row] = await sql.rows<KeyRow>(`select * from idempotency_keys where ${matches}`, where)
     // Gone between the insert and the read: only an expiry sweep does that. Start over.
     if (!row) throw Object.assign(new Error('idempotency key vanished'), { code: '40001' })
     if (row.request_hash !== request.requestHash) throw new IdempotencyKeyReusedError()
@@ -89,9 +86,11 @@ export async function runIdempotentIn(
   }
 
   const fresh = await work(trx)
-  await trx('idempotency_keys')
-    .where(where)
-    .update({ status: fresh.status, response: JSON.stringify(fresh.body) })
+  await sql.run(`update idempotency_keys set status = ?, response = ? where ${matches}`, [
+    fresh.status,
+    JSON.stringify(fresh.body),
+    ...where,
+  ])
   return { ...fresh, replayed: false }
 }
 

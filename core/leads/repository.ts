@@ -1,6 +1,6 @@
 import type { Knex } from 'knex'
 
-import { isPostgres } from '../db/index.js'
+import { assignmentsOf, insertOf, sqlOf, type Executor, type Sql } from '../db/sql.js'
 import { recordEvent } from '../events/outbox.js'
 import { LeadMetadataTooLargeError, LeadNotFoundError } from './errors.js'
 import {
@@ -40,14 +40,13 @@ export const MERGED_METADATA_LIMIT_BYTES = 64 * 1024
 /** What a create-or-merge did. */
 export type WriteResult = { lead: Lead; merged: boolean }
 
-type Db = Knex | Knex.Transaction
-
 // PostgreSQL runs writers concurrently: a chosen row is locked and re-checked. SQLite
 // serialises transactions on its single connection (and the one writing process), and has
 // no FOR UPDATE: the row it read is the row it writes.
-function lockedRow(trx: Db, id: number) {
-  const query = trx('leads').where({ id }).first()
-  return isPostgres(trx as Knex) ? query.forUpdate() : query
+async function lockedRow(sql: Sql, id: number): Promise<LeadRow | undefined> {
+  const lock = sql.postgres ? ' for update' : ''
+  const [row] = await sql.rows<LeadRow>(`select * from leads where id = ?${lock}`, [id])
+  return row && normaliseRow(row)
 }
 
 function toCandidate(row: LeadRow): MatchCandidate {
@@ -61,16 +60,20 @@ function toCandidate(row: LeadRow): MatchCandidate {
 
 // One query for both rules: the lead with the email, and leads with the phone (only the
 // email-less ones when the submission has an email). chooseMatch applies the rule.
-async function findMatch(trx: Db, input: NormalisedLead): Promise<LeadRow | undefined> {
-  const query = trx('leads').select('*')
-  if (input.emailNorm) query.where('email_norm', input.emailNorm)
-  if (input.phoneE164) {
-    query.orWhere((q) => {
-      q.where('phone_e164', input.phoneE164 as string)
-      if (input.emailNorm) q.whereNull('email_norm')
-    })
-  }
-  const rows = ((await query.limit(21)) as LeadRow[]).map(normaliseRow)
+async function findMatch(sql: Sql, input: NormalisedLead): Promise<LeadRow | undefined> {
+  const { emailNorm, phoneE164 } = input
+  const found =
+    emailNorm && phoneE164
+      ? sql.rows<LeadRow>(
+          'select * from leads where email_norm = ? or (phone_e164 = ? and email_norm is null) limit 21',
+          [emailNorm, phoneE164],
+        )
+      : emailNorm
+        ? sql.rows<LeadRow>('select * from leads where email_norm = ? limit 21', [emailNorm])
+        : sql.rows<LeadRow>('select * from leads where phone_e164 = ? limit 21', [
+            phoneE164 ?? null,
+          ])
+  const rows = (await found).map(normaliseRow)
   const byEmail = rows.find((r) => input.emailNorm && r.email_norm === input.emailNorm)
   const chosen = chooseMatch(input, byEmail && toCandidate(byEmail), rows.map(toCandidate))
   return chosen && rows.find((r) => r.id === chosen.id)
@@ -124,7 +127,7 @@ function touchDetails(input: NormalisedLead): Record<string, unknown> {
 }
 
 async function insertLead(
-  trx: Db,
+  sql: Sql,
   input: NormalisedLead,
   nowMs: number,
 ): Promise<LeadRow | undefined> {
@@ -148,24 +151,26 @@ async function insertLead(
   }
   // Either unique index (email, or phone of an email-less lead) may turn this into a no-op
   // when a concurrent request inserted the same person first; the caller then merges.
-  const inserted = (await trx('leads').insert(row).onConflict().ignore().returning('id')) as Array<{
-    id: number
-  }>
+  const insert = insertOf('leads', row)
+  const inserted = await sql.rows<{ id: number }>(
+    `${insert.text} on conflict do nothing returning id`,
+    insert.values,
+  )
   if (inserted.length === 0) return undefined
   return { ...row, id: Number(inserted[0].id) }
 }
 
 async function created(
-  trx: Db,
+  sql: Sql,
   row: LeadRow,
   input: NormalisedLead,
   nowMs: number,
 ): Promise<WriteResult> {
   const lead = toLead(row, nowMs)
   const now = new Date(nowMs)
-  await appendTimeline(trx, row.id, 'created', touchDetails(input), nowMs)
-  await recordEvent(trx, 'lead.created', lead, now)
-  if (lead.tier === 'hot') await recordEvent(trx, 'lead.hot', toLeadWithBreakdown(row, nowMs), now)
+  await appendTimeline(sql, row.id, 'created', touchDetails(input), nowMs)
+  await recordEvent(sql, 'lead.created', lead, now)
+  if (lead.tier === 'hot') await recordEvent(sql, 'lead.hot', toLeadWithBreakdown(row, nowMs), now)
   return { lead, merged: false }
 }
 
@@ -183,7 +188,7 @@ function mergeableOf(row: LeadRow): MergeableLead {
 }
 
 async function merged(
-  trx: Db,
+  sql: Sql,
   stored: LeadRow,
   input: NormalisedLead,
   nowMs: number,
@@ -202,11 +207,12 @@ async function merged(
     touches: stored.touches + 1,
     updated_at: nowMs,
   }
-  await trx('leads').where({ id: stored.id }).update(changes)
+  const set = assignmentsOf(changes)
+  await sql.run(`update leads set ${set.text} where id = ?`, [...set.values, stored.id])
   const row: LeadRow = { ...stored, ...changes }
   const lead = toLead(row, nowMs)
 
-  await appendTimeline(trx, row.id, 're_engaged', touchDetails(input), nowMs)
+  await appendTimeline(sql, row.id, 're_engaged', touchDetails(input), nowMs)
   if (lead.tier !== fromTier) {
     const details = {
       from: fromTier,
@@ -214,10 +220,10 @@ async function merged(
       from_score: scoreValue(before, nowMs),
       score: lead.score,
     }
-    await appendTimeline(trx, row.id, 'score_changed', details, nowMs)
+    await appendTimeline(sql, row.id, 'score_changed', details, nowMs)
   }
   if (lead.tier === 'hot' && fromTier !== 'hot') {
-    await recordEvent(trx, 'lead.hot', toLeadWithBreakdown(row, nowMs), new Date(nowMs))
+    await recordEvent(sql, 'lead.hot', toLeadWithBreakdown(row, nowMs), new Date(nowMs))
   }
   return { lead, merged: true }
 }
@@ -233,22 +239,22 @@ const MATCH_ATTEMPTS = 5
  * indexes, and losing that race means the winner's row is there to merge into.
  */
 export async function createOrMergeLeadIn(
-  trx: Db,
+  trx: Executor,
   input: NormalisedLead,
   nowMs: number,
 ): Promise<WriteResult> {
+  const sql = sqlOf(trx)
   for (let attempt = 0; attempt < MATCH_ATTEMPTS; attempt++) {
-    const match = await findMatch(trx, input)
-    if (match && !isPostgres(trx as Knex)) return merged(trx, match, input, nowMs)
+    const match = await findMatch(sql, input)
+    if (match && !sql.postgres) return merged(sql, match, input, nowMs)
     if (match) {
-      const raw = (await lockedRow(trx, match.id)) as LeadRow | undefined
-      const row = raw ? normaliseRow(raw) : undefined
-      if (row && stillMatches(input, toCandidate(row))) return merged(trx, row, input, nowMs)
+      const row = await lockedRow(sql, match.id)
+      if (row && stillMatches(input, toCandidate(row))) return merged(sql, row, input, nowMs)
       continue
     }
 
-    const row = await insertLead(trx, input, nowMs)
-    if (row) return created(trx, row, input, nowMs)
+    const row = await insertLead(sql, input, nowMs)
+    if (row) return created(sql, row, input, nowMs)
   }
   // Rows kept changing under us; the transaction retry (transact) starts over.
   throw Object.assign(new Error('lead match kept changing'), { code: '40001' })
@@ -263,18 +269,24 @@ export function createOrMergeLead(
   return transact(db, (trx) => createOrMergeLeadIn(trx, input, nowMs))
 }
 
-async function rowOf(db: Db, leadId: string, lock = false): Promise<LeadRow> {
+/** The row of a lead id, locked for the transaction on PostgreSQL. */
+async function rowOf(sql: Sql, leadId: string): Promise<LeadRow> {
   const id = parseLeadId(leadId)
-  if (id === undefined) throw new LeadNotFoundError(leadId)
-  const row = (await (lock ? lockedRow(db, id) : db('leads').where({ id }).first())) as
-    LeadRow | undefined
+  const row = id === undefined ? undefined : await lockedRow(sql, id)
   if (!row) throw new LeadNotFoundError(leadId)
-  return normaliseRow(row)
+  return row
 }
 
 /** A lead with its score breakdown at `nowMs`. Throws LeadNotFoundError. */
-export async function findLead(db: Db, leadId: string, nowMs: number): Promise<LeadWithBreakdown> {
-  return toLeadWithBreakdown(await rowOf(db, leadId), nowMs)
+export async function findLead(
+  db: Knex | Knex.Transaction,
+  leadId: string,
+  nowMs: number,
+): Promise<LeadWithBreakdown> {
+  const id = parseLeadId(leadId)
+  const row = id === undefined ? undefined : ((await db('leads').where({ id }).first()) as LeadRow)
+  if (!row) throw new LeadNotFoundError(leadId)
+  return toLeadWithBreakdown(normaliseRow(row), nowMs)
 }
 
 /**
@@ -289,14 +301,19 @@ export type Conversion = { by: string; amount?: number; currency: string }
  * `converted_at` keeps the first. Throws LeadNotFoundError.
  */
 export async function convertLeadIn(
-  trx: Db,
+  trx: Executor,
   leadId: string,
   conversion: Conversion,
   nowMs: number,
 ): Promise<Lead> {
-  const stored = await rowOf(trx, leadId, true)
+  const sql = sqlOf(trx)
+  const stored = await rowOf(sql, leadId)
   const changes = { converted_at: stored.converted_at ?? nowMs, updated_at: nowMs }
-  await trx('leads').where({ id: stored.id }).update(changes)
+  await sql.run('update leads set converted_at = ?, updated_at = ? where id = ?', [
+    changes.converted_at,
+    changes.updated_at,
+    stored.id,
+  ])
 
   const id = formatLeadId(stored.id)
   // The timeline shows an amount only when one was given ({"by": "manual"} in the docs).
@@ -304,9 +321,9 @@ export async function convertLeadIn(
     conversion.amount === undefined
       ? { by: conversion.by }
       : { by: conversion.by, amount: conversion.amount, currency: conversion.currency }
-  await appendTimeline(trx, stored.id, 'converted', details, nowMs)
+  await appendTimeline(sql, stored.id, 'converted', details, nowMs)
   await recordEvent(
-    trx,
+    sql,
     'revenue.conversion',
     {
       lead_id: id,

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex'
 
+import { sqlOf, type Executor } from '../db/sql.js'
 import { LeadNotFoundError } from './errors.js'
 import { formatLeadId, isoSeconds, parseLeadId } from './lead.js'
 
@@ -19,18 +20,16 @@ export type Timeline = { lead_id: string; events: TimelineEvent[]; count: number
 
 /** Appends an event to a lead's timeline, in the caller's transaction. */
 export async function appendTimeline(
-  trx: Knex | Knex.Transaction,
+  trx: Executor,
   leadId: number,
   type: TimelineType,
   details: Record<string, unknown>,
   nowMs: number,
 ): Promise<void> {
-  await trx('lead_events').insert({
-    lead_id: leadId,
-    type,
-    at: nowMs,
-    details: JSON.stringify(details),
-  })
+  await sqlOf(trx).run(
+    'insert into lead_events (lead_id, "type", "at", details) values (?, ?, ?, ?)',
+    [leadId, type, nowMs, JSON.stringify(details)],
+  )
 }
 
 type EventRow = { type: TimelineType; at: number; details: string }

@@ -1,10 +1,11 @@
 import type { Knex } from 'knex'
 
 import { isPostgres } from '../db/index.js'
+import { knexSql, sqliteSql, type Sql, type SqliteHandle } from '../db/sql.js'
 import { transact } from './transaction.js'
 
-/** Work done inside a transaction the writer provides. */
-export type TransactionWork<T> = (trx: Knex.Transaction) => Promise<T>
+/** Work done inside a transaction the writer provides, through its statements. */
+export type TransactionWork<T> = (sql: Sql) => Promise<T>
 
 export type LeadWriter = {
   /**
@@ -52,7 +53,7 @@ export function createLeadWriter(
   if (isPostgres(db)) {
     return {
       run: async (work) => {
-        const value = await transact(db, work)
+        const value = await transact(db, (trx) => work(knexSql(trx)))
         committed()
         return value
       },
@@ -63,12 +64,39 @@ export function createLeadWriter(
   const queue: Pending[] = []
   let draining = false
 
+  const direct = db.client.config.client === 'better-sqlite3'
+  const client = db.client as unknown as {
+    acquireConnection: () => Promise<SqliteHandle>
+    releaseConnection: (handle: SqliteHandle) => Promise<unknown>
+  }
+
+  // On better-sqlite3 the batch runs straight on the connection, taken from knex's pool for
+  // the batch (so knex's own queries wait, as they would for its transaction).
+  async function directBatch(batch: Pending[], values: unknown[]): Promise<void> {
+    const handle = await client.acquireConnection()
+    try {
+      handle.exec('BEGIN IMMEDIATE')
+      const sql = sqliteSql(handle)
+      for (const item of batch) values.push(await item.work(sql))
+      handle.exec('COMMIT')
+    } finally {
+      try {
+        if (handle.inTransaction) handle.exec('ROLLBACK')
+      } finally {
+        await client.releaseConnection(handle)
+      }
+    }
+  }
+
   async function runBatch(batch: Pending[]): Promise<void> {
     const values: unknown[] = []
     try {
-      await db.transaction(async (trx) => {
-        for (const item of batch) values.push(await item.work(trx))
-      })
+      if (direct) await directBatch(batch, values)
+      else
+        await db.transaction(async (trx) => {
+          const sql = knexSql(trx)
+          for (const item of batch) values.push(await item.work(sql))
+        })
     } catch {
       // A write failed, or the commit did (say, SQLITE_BUSY from another process): nothing
       // of the batch is stored, so each write is run again alone, with transact's retries.
@@ -83,7 +111,7 @@ export function createLeadWriter(
     let stored = false
     for (const item of batch) {
       try {
-        const value = await transact(db, item.work)
+        const value = await transact(db, (trx) => item.work(knexSql(trx)))
         stored = true
         item.resolve(value)
       } catch (err) {
