@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream'
 
-import { stringify } from 'csv-stringify'
+import { stringify } from 'csv-stringify/sync'
 import type { Lead } from './lead.js'
 
 /** The export's columns, in order; the header row carries these names. */
@@ -62,25 +62,18 @@ export function csvRecord(lead: Lead): string[] {
  * A readable stream of leads as RFC 4180 CSV (CRLF rows; cells with a comma, quote, CR or
  * LF are quoted and quotes doubled), with a header row and optionally a UTF-8 BOM for
  * Excel. `batches` is read as the stream is consumed (iterateLeads), so memory holds one
- * batch however many leads there are.
+ * batch however many leads there are; each batch becomes one chunk of text.
  */
 export function leadsCsvStream(
   batches: AsyncIterable<Lead[]>,
   options: { bom?: boolean } = {},
 ): Readable {
-  async function* records(): AsyncGenerator<string[]> {
+  const format = { columns: [...CSV_COLUMNS], record_delimiter: 'windows' as const }
+  async function* chunks(): AsyncGenerator<string> {
+    yield (options.bom ? '\ufeff' : '') + stringify([], { ...format, header: true })
     for await (const batch of batches) {
-      for (const lead of batch) yield csvRecord(lead)
+      if (batch.length > 0) yield stringify(batch.map(csvRecord), format)
     }
   }
-
-  const csv = stringify({
-    header: true,
-    columns: [...CSV_COLUMNS],
-    bom: options.bom ?? false,
-    record_delimiter: 'windows',
-  })
-  const source = Readable.from(records())
-  source.once('error', (err) => csv.destroy(err))
-  return source.pipe(csv)
+  return Readable.from(chunks(), { objectMode: false })
 }
