@@ -89,6 +89,7 @@ export const eventEnvelopeSchema = z.object({
   timestamp: isoTime,
   data: z.unknown(),
 })
+export type EventEnvelope = z.infer<typeof eventEnvelopeSchema>
 
 /** Lists what is wrong with an event's data against its contract; empty when it conforms. */
 export function checkEventData(type: EventType, data: unknown): string[] {

@@ -12,7 +12,7 @@ import {
 import type { Knex } from 'knex'
 
 import { decode, type NatsConnection } from '../bus.js'
-import { checkEventData, eventEnvelopeSchema } from '../events/payloads.js'
+import { checkEventData, eventEnvelopeSchema, type EventEnvelope } from '../events/payloads.js'
 import { ensureEventsStream, nanos } from '../events/stream.js'
 import type { Logger } from '../logger.js'
 import { EVENTS_STREAM, subjects } from '../subjects.js'
@@ -31,6 +31,11 @@ export type EventIntakeOptions = {
   onDeliveries: (rows: DeliveryRow[]) => void
   /** Set well above one handler's time; the handler only writes rows. Default 60 s. */
   ackWaitMs?: number
+  /**
+   * How long the consumer may be cut off from NATS before events are read from the outbox
+   * table instead. Default 15 s.
+   */
+  outboxFallbackMs?: number
   durableName?: string
   now?: () => number
 }
@@ -43,6 +48,10 @@ export type EventIntake = {
 }
 
 const MAX_RETRY_MS = 10_000
+const FALLBACK_CHECK_MS = 2000
+const FALLBACK_BATCH = 256
+
+type UnsentRow = { seq: number; payload: string }
 
 async function ensureConsumer(
   jsm: JetStreamManager,
@@ -110,6 +119,26 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
   let sleepTimer: NodeJS.Timeout | undefined
   let wakeSleep: (() => void) | undefined
 
+  const fallbackMs = options.outboxFallbackMs ?? 15_000
+  let lastConnectedAt = now()
+  let fallbackSeq = 0
+  let fallbackRunning = false
+  const setConnected = (value: boolean): void => {
+    isConnected = value
+    if (value) lastConnectedAt = now()
+  }
+
+  const checkContract = (event: EventEnvelope): void => {
+    const problems = checkEventData(event.type, event.data)
+    if (problems.length > 0 && !warnedTypes.has(event.type)) {
+      warnedTypes.add(event.type)
+      log.warn(
+        { eventId: event.id, type: event.type, problems },
+        'event data off its contract, delivered as is',
+      )
+    }
+  }
+
   const handle = async (msg: JsMsg): Promise<void> => {
     const parsed = eventEnvelopeSchema.safeParse(decode(msg.data))
     if (!parsed.success) {
@@ -119,14 +148,7 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
     }
 
     const event = parsed.data
-    const problems = checkEventData(event.type, event.data)
-    if (problems.length > 0 && !warnedTypes.has(event.type)) {
-      warnedTypes.add(event.type)
-      log.warn(
-        { eventId: event.id, type: event.type, problems },
-        'event data off its contract, delivered as is',
-      )
-    }
+    checkContract(event)
 
     // Long database waits (a locked SQLite) must not let the ack wait run out mid-handler.
     const working = setInterval(() => msg.working(), Math.max(1000, ackWaitMs / 3))
@@ -145,7 +167,7 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
   const watchStatus = async (iter: ConsumerMessages): Promise<void> => {
     for await (const status of iter.status()) {
       if (status.type === 'heartbeats_missed') {
-        isConnected = false
+        setConnected(false)
         lastError = 'heartbeats missed'
       }
       // A server that lost its store lost our consumer too: end this round so the loop
@@ -155,11 +177,11 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
         status.type === 'stream_not_found' ||
         status.type === 'consumer_deleted'
       ) {
-        isConnected = false
+        setConnected(false)
         lastError = status.type.replaceAll('_', ' ')
         iter.stop()
       }
-      if (status.type === 'next' || status.type === 'heartbeat') isConnected = true
+      if (status.type === 'next' || status.type === 'heartbeat') setConnected(true)
     }
   }
 
@@ -180,17 +202,17 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
         const consumer = await jetstream(bus).consumers.get(EVENTS_STREAM, durable)
         messages = await consumer.consume({ max_messages: 64 })
         void watchStatus(messages)
-        isConnected = true
+        setConnected(true)
         lastError = undefined
         if (failures > 0) log.info({ failures }, 'event consumer connected again')
         failures = 0
         for await (const msg of messages) {
-          isConnected = true
+          setConnected(true)
           await handle(msg)
         }
         if (!isStopped) throw new Error(lastError ?? 'consumer stopped')
       } catch (err) {
-        isConnected = false
+        setConnected(false)
         failures += 1
         lastError = (err as Error).message
         if ((failures & (failures - 1)) === 0) log.warn({ err, failures }, 'event consumer failed')
@@ -204,11 +226,47 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
   void (async () => {
     for await (const status of bus.status()) {
       if (status.type === 'disconnect') {
-        isConnected = false
+        setConnected(false)
         lastError = 'disconnected from NATS'
       }
     }
   })()
+
+  // NATS itself may be what failed for good (the nats agent out of restarts), and the
+  // health.degraded saying so must still reach the webhooks. While the consumer has been cut
+  // off for fallbackMs, events the relay could not publish are read from the outbox table
+  // (the database is shared) and turned into deliveries here. createDeliveries skips a
+  // webhook an event already has a delivery for, so when NATS is back and the relay
+  // publishes the same events, no receiver gets one twice.
+  const readOutbox = async (): Promise<void> => {
+    if (fallbackRunning || isStopped || isConnected || now() - lastConnectedAt < fallbackMs) return
+    fallbackRunning = true
+    try {
+      const rows = (await db('outbox')
+        .whereNull('sent_at')
+        .where('seq', '>', fallbackSeq)
+        .orderBy('seq')
+        .limit(FALLBACK_BATCH)
+        .select('seq', 'payload')) as UnsentRow[]
+      if (rows.length > 0)
+        log.warn({ events: rows.length }, 'NATS unreachable: events read from the outbox')
+      for (const row of rows) {
+        const parsed = eventEnvelopeSchema.safeParse(JSON.parse(row.payload))
+        if (parsed.success) {
+          checkContract(parsed.data)
+          const subscribers = registry.subscribers(parsed.data.type)
+          options.onDeliveries(await createDeliveries(db, parsed.data, subscribers, now()))
+        }
+        fallbackSeq = Number(row.seq)
+      }
+    } catch (err) {
+      log.warn({ err }, 'cannot read events from the outbox')
+    } finally {
+      fallbackRunning = false
+    }
+  }
+  const fallbackTimer = setInterval(() => void readOutbox(), FALLBACK_CHECK_MS)
+  fallbackTimer.unref()
 
   const running = run()
 
@@ -217,6 +275,7 @@ export function startEventIntake(options: EventIntakeOptions): EventIntake {
     lastError: () => lastError,
     stop: async () => {
       isStopped = true
+      clearInterval(fallbackTimer)
       clearTimeout(sleepTimer)
       wakeSleep?.()
       await messages?.close().catch(() => undefined)

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 
 import { connectBus, type NatsConnection } from '../../../core/bus.js'
+import { recordEvent } from '../../../core/events/outbox.js'
 import { ensureEventsStream, nanos } from '../../../core/events/stream.js'
 import { EVENTS_STREAM } from '../../../core/subjects.js'
 import type { Webhook } from '../../../core/webhooks/config.js'
@@ -184,6 +185,60 @@ describe('event intake (durable consumer of events.>)', () => {
       100,
     )
     assert.ok(intake.isConnected())
+    await intake.stop()
+  })
+  it('delivers events from the outbox while NATS is gone, and not again once it is back', async () => {
+    const handed: DeliveryRow[] = []
+    let handledEvents = 0
+    const intake = startEventIntake({
+      bus,
+      db: t.db,
+      log,
+      registry,
+      outboxFallbackMs: 1000,
+      onDeliveries: (rows) => {
+        handledEvents += 1
+        handed.push(...rows)
+      },
+    })
+    await waitFor('connected', () => intake.isConnected(), 5000, 20)
+
+    await nats.stop()
+    await waitFor('disconnected', () => !intake.isConnected(), 30_000, 100)
+    // What the healer writes when the nats agent runs out of restarts: nothing can relay it.
+    const alert = await recordEvent(t.db, 'health.degraded', {
+      agent: 'nats',
+      reason: 'restart budget exhausted',
+      restarts: 3,
+    })
+    await waitFor(
+      'the alert read from the outbox',
+      () => handed.some((r) => r.event_id === alert.id),
+      30_000,
+      100,
+    )
+    assert.deepEqual(
+      handed.filter((r) => r.event_id === alert.id).map((r) => r.webhook_id),
+      ['wh_all'],
+    )
+
+    nats = await startNats({ port: nats.port })
+    await waitFor(
+      'the stream again',
+      async () => {
+        await ensureEventsStream(await jetstreamManager(bus, { timeout: 1000 }))
+        return true
+      },
+      30_000,
+      200,
+    )
+    // The relay publishes the same outbox row once NATS is back.
+    const handledBefore = handledEvents
+    await publish('events.health.degraded', JSON.stringify(alert), alert.id)
+    await waitFor('the relayed alert handled', () => handledEvents > handledBefore, 60_000, 100)
+
+    const [{ n }] = await t.db('deliveries').where('event_id', alert.id).count({ n: '*' })
+    assert.equal(Number(n), 1)
     await intake.stop()
   })
 })
