@@ -45,6 +45,11 @@ export class Healer {
   private readonly pending = new Set<string>()
   private readonly timers = new Map<string, NodeJS.Timeout>()
   private readonly acts = new Set<Promise<void>>()
+  // Counts finished acts. A pass skips an agent whose last act finished after the pass
+  // read the orchestrator: that view is from before the act (say, still `degraded` after
+  // the stop), and acting on it would stop or restart the agent a second time.
+  private actsDone = 0
+  private readonly doneAt = new Map<string, number>()
   private running: Promise<void> | undefined
   private again = false
   private isStopped = false
@@ -114,12 +119,13 @@ export class Healer {
   }
 
   private async snapshot(): Promise<
-    { views: ControlAgentView[]; memory: Map<string, AgentMemory> } | undefined
+    { views: ControlAgentView[]; memory: Map<string, AgentMemory>; actsDone: number } | undefined
   > {
+    const actsDone = this.actsDone
     const views = await this.status()
     if (!views) return undefined
     const memory = await readMemory(this.options.db, this.now(), this.options.settings.windowMs)
-    return { views, memory }
+    return { views, memory, actsDone }
   }
 
   private decideFor(view: ControlAgentView, memory: Map<string, AgentMemory>): Decision {
@@ -133,6 +139,7 @@ export class Healer {
 
     for (const view of snapshot.views) {
       if (!this.options.isManaged(view.name) || this.pending.has(view.name)) continue
+      if ((this.doneAt.get(view.name) ?? 0) > snapshot.actsDone) continue
       const decision = this.decideFor(view, snapshot.memory)
       if (decision.act === 'none') continue
       if (decision.act === 'restart' && this.options.alertOnly) continue
@@ -175,6 +182,7 @@ export class Healer {
       if (decision.act === 'restart') await this.restart(view, decision.reason)
       if (decision.act === 'stop') await this.leaveDown(view, decision.reason, decision.alert)
     } finally {
+      this.doneAt.set(view.name, ++this.actsDone)
       this.pending.delete(view.name)
       this.trigger()
     }
