@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import { CATALOG, PHASES, launchOrder, type AgentSpec } from '../../agents/catalog.js'
+import { ORCHESTRATOR_NODE_ARGS } from '../pm2-apps.js'
 import { SystemdOptionError } from './systemd-errors.js'
 
 /** What `renderUnits` needs to know about the host it renders for. */
@@ -144,7 +145,7 @@ function spec(name: string): AgentSpec {
   return found
 }
 
-function agentDropIns(agent: AgentSpec): RenderedUnit[] {
+function agentDropIns(agent: AgentSpec, o: UnitOptions): RenderedUnit[] {
   const dir = `${unitName(agent.name)}.d`
   const header = `# Rendered by \`minogan systemd install\` from agents/catalog.ts (${agent.name}).\n`
   const files: RenderedUnit[] = [
@@ -167,6 +168,21 @@ function agentDropIns(agent: AgentSpec): RenderedUnit[] {
     })
   }
 
+  // The template starts every agent with plain node; an agent with V8 flags in the catalog
+  // (the same ones pm2 gets) replaces that command here.
+  if (agent.nodeArgs.length > 0) {
+    const command = [
+      o.nodePath,
+      ...agent.nodeArgs,
+      `${o.installDir}/dist/agents/run.js`,
+      agent.name,
+    ]
+    files.push({
+      path: `${dir}/node.conf`,
+      content: `${header}[Service]\nExecStart=\nExecStart=${command.join(' ')}\n`,
+    })
+  }
+
   if (NEVER_GIVE_UP.has(agent.name)) {
     files.push({
       path: `${dir}/restart.conf`,
@@ -181,6 +197,7 @@ function placeholders(o: UnitOptions, wanted: string[]): Record<string, string> 
   return {
     INSTALL_DIR: o.installDir,
     NODE: o.nodePath,
+    ORCHESTRATOR_NODE_ARGS: ORCHESTRATOR_NODE_ARGS.join(' '),
     DATA_DIR: o.dataDir,
     ENV_FILE: o.envFile,
     USER: o.user,
@@ -229,7 +246,7 @@ export function renderUnits(options: UnitOptions): RenderedUnit[] {
     render(TARGET_UNIT),
     render(ORCHESTRATOR_UNIT),
     render(AGENT_TEMPLATE_UNIT),
-    ...nodeAgents.flatMap(agentDropIns),
+    ...nodeAgents.flatMap((agent) => agentDropIns(agent, o)),
   ]
   if (withNats) {
     const nats = spec('nats')

@@ -14,6 +14,7 @@ import {
   type UnitOptions,
 } from '../../../orchestrator/backends/systemd-units.js'
 import { isAboutOurUnits, verifyUnits } from '../../../orchestrator/backends/systemd-verify.js'
+import { ORCHESTRATOR_NODE_ARGS } from '../../../orchestrator/pm2-apps.js'
 import { tempDir } from '../../support/tmp.js'
 
 const ANALYZE = '/usr/bin/systemd-analyze'
@@ -100,6 +101,24 @@ describe('renderUnits', () => {
     }
   })
 
+  it('an agent with V8 flags in the catalog is started with them, as under pm2', () => {
+    for (const agent of CATALOG.filter((a) => a.kind === 'node')) {
+      const node = units.get(`${unitName(agent.name)}.d/node.conf`)
+      const run = `${options.installDir}/dist/agents/run.js ${agent.name}`
+      if (agent.nodeArgs.length === 0) {
+        assert.equal(node, undefined, agent.name)
+        continue
+      }
+      assert.deepEqual(
+        values(node ?? '', 'ExecStart'),
+        ['', `${process.execPath} ${agent.nodeArgs.join(' ')} ${run}`],
+        agent.name,
+      )
+    }
+    const leadApi = units.get('minogan-agent@lead-api.service.d/node.conf') ?? ''
+    assert.match(leadApi, /--max-old-space-size=256/)
+  })
+
   it('the binary agents get their own units, with the catalog limits', () => {
     const nats = CATALOG.find((a) => a.name === 'nats')
     const caddy = CATALOG.find((a) => a.name === 'caddy')
@@ -175,7 +194,7 @@ describe('renderUnits', () => {
     assert.deepEqual(values(healer, 'StartLimitIntervalSec'), ['0'])
     assert.deepEqual(values(orchestrator, 'Restart'), ['always'])
     assert.deepEqual(values(orchestrator, 'ExecStart'), [
-      `${process.execPath} ${options.installDir}/dist/orchestrator/main.js`,
+      `${process.execPath} ${ORCHESTRATOR_NODE_ARGS.join(' ')} ${options.installDir}/dist/orchestrator/main.js`,
     ])
   })
 
