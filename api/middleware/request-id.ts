@@ -8,7 +8,8 @@ import type { Logger } from '../../core/logger.js'
 // our logs; anything else is replaced, never echoed (it ends up in log lines).
 const CALLER_ID = /^[A-Za-z0-9._:-]{1,64}$/
 
-type RequestScope = { reqId: string; log: Logger }
+// The child logger is made on first use: most requests log nothing.
+type RequestScope = { reqId: string; parent: Logger; log?: Logger }
 
 const SCOPE = Symbol('minogan.request')
 
@@ -20,7 +21,7 @@ export function requestId(log: Logger) {
   return async function assignRequestId(ctx: Context, next: Next): Promise<void> {
     const given = ctx.get('x-request-id')
     const reqId = CALLER_ID.test(given) ? given : randomUUID()
-    const scope: RequestScope = { reqId, log: log.child({ reqId }) }
+    const scope: RequestScope = { reqId, parent: log }
     ;(ctx as unknown as Record<symbol, RequestScope>)[SCOPE] = scope
     ctx.set('X-Request-Id', reqId)
     await next()
@@ -38,5 +39,8 @@ export function requestIdOf(ctx: Context): string {
 
 /** The request's logger (`{ reqId }` bound); route handlers log through it. */
 export function requestLog(ctx: Context, fallback: Logger): Logger {
-  return scopeOf(ctx)?.log ?? fallback
+  const scope = scopeOf(ctx)
+  if (!scope) return fallback
+  scope.log ??= scope.parent.child({ reqId: scope.reqId })
+  return scope.log
 }
