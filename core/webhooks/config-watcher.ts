@@ -97,12 +97,13 @@ export async function watchNotificationConfig(
     lastCanonical = canonical
     config = result.config
     log.info({ webhooks: config.webhooks.length }, 'webhook config loaded')
+    // Told in the same turn as `current()` changes, so no one sees the new config unannounced.
+    options.onChange?.(config)
     if (text !== undefined) {
       await writeAtomically(join(dataDir, LAST_GOOD_FILE), text).catch((err: unknown) => {
         log.warn({ err }, 'cannot keep the last good webhook config')
       })
     }
-    options.onChange?.(config)
   }
 
   await reload()
