@@ -41,6 +41,16 @@ function toBodyError(err: ParserError, limitKb: number): ApiError {
       cause: err,
     })
   }
+  // The parser refuses a "__proto__" key rather than let it reach an object's prototype.
+  if (/prototype property/.test(err.message)) {
+    return new ApiError(
+      400,
+      'JSON_FORBIDDEN_KEY',
+      'Forbidden key in JSON',
+      'the body has a "__proto__" key, which is refused anywhere in it',
+      { cause: err },
+    )
+  }
   // co-body's parse failures (bad JSON, a bare string or number) carry status 400. The
   // parser's own message may quote the body, so it is not echoed.
   return new ApiError(
@@ -52,10 +62,27 @@ function toBodyError(err: ParserError, limitKb: number): ApiError {
   )
 }
 
+/** How deep a JSON body may nest: far more than any route needs, far less than the stack. */
+export const MAX_BODY_DEPTH = 32
+
+/** True when `value` nests objects or arrays more than `limit` levels deep. */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  // Walked with a stack of its own: recursion is what a deep body would break.
+  const stack: Array<{ value: unknown; level: number }> = [{ value, level: 0 }]
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    if (item.value === null || typeof item.value !== 'object') continue
+    if (item.level >= limit) return true
+    for (const child of Object.values(item.value))
+      stack.push({ value: child, level: item.level + 1 })
+  }
+  return false
+}
+
 /**
  * JSON-only body parsing for POST, PUT and PATCH. A body with another content type is 415
  * CONTENT_TYPE_UNSUPPORTED; bad JSON, or JSON that is not an object or array, is 400
- * JSON_MALFORMED; more than `limitKb` KiB is 413 BODY_TOO_LARGE. Requests without a body
+ * JSON_MALFORMED (JSON_FORBIDDEN_KEY for a "__proto__" key, JSON_TOO_DEEP past MAX_BODY_DEPTH
+ * levels); more than `limitKb` KiB is 413 BODY_TOO_LARGE. Requests without a body
  * get `ctx.request.body = undefined` so handlers can tell "no body" from `{}`.
  */
 export function jsonBody(limitKb: number) {
@@ -88,6 +115,16 @@ export function jsonBody(limitKb: number) {
     if (Number.isFinite(declared) && declared > limitKb * 1024) {
       throw toBodyError(Object.assign(new Error('too large'), { status: 413 }), limitKb)
     }
-    await parse(ctx, next)
+    await parse(ctx, async () => {
+      if (nestsDeeperThan(ctx.request.body, MAX_BODY_DEPTH)) {
+        throw new ApiError(
+          400,
+          'JSON_TOO_DEEP',
+          'JSON nested too deep',
+          `the body nests objects or arrays more than ${MAX_BODY_DEPTH} levels deep`,
+        )
+      }
+      await next()
+    })
   }
 }

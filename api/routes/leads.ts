@@ -75,17 +75,39 @@ function depth(value: unknown, level = 0): number {
   return Math.max(level, ...Object.values(value as object).map((v) => depth(v, level + 1)))
 }
 
+const UNPAIRED_SURROGATE = /\p{Cs}/u
+
+/**
+ * A text field of a lead: at most `max` characters once normalised to NFC (as it is
+ * stored), with no NUL and no unpaired surrogate, neither of which is text in UTF-8: one
+ * database would refuse it and the other store something else than was sent.
+ */
+function leadText(max: number) {
+  return z
+    .string()
+    .max(max)
+    .refine((text) => !text.includes('\u0000'), 'contains a NUL character')
+    .refine((text) => !UNPAIRED_SURROGATE.test(text), 'contains an unpaired UTF-16 surrogate')
+    .refine(
+      (text) => text.normalize('NFC').length <= max,
+      `is longer than ${max} characters once normalised (NFC)`,
+    )
+}
+
 const MetadataSchema = z
   .record(z.string().max(128), z.unknown())
   .superRefine((value, ctx) => {
+    // Depth first: it stops at the limit, and JSON.stringify then never meets a deep value.
+    if (depth(value) > METADATA_MAX_DEPTH) {
+      ctx.addIssue({ code: 'custom', message: `nests deeper than ${METADATA_MAX_DEPTH} levels` })
+      return
+    }
     const bytes = Buffer.byteLength(JSON.stringify(value))
     if (bytes > METADATA_LIMIT_BYTES) {
       ctx.addIssue({
         code: 'custom',
         message: `is ${bytes} bytes as JSON; the limit is ${METADATA_LIMIT_BYTES}`,
       })
-    } else if (depth(value) > METADATA_MAX_DEPTH) {
-      ctx.addIssue({ code: 'custom', message: `nests deeper than ${METADATA_MAX_DEPTH} levels` })
     }
   })
   .describe(
@@ -94,18 +116,14 @@ const MetadataSchema = z
 
 export const LeadBodySchema = z
   .object({
-    email: z.string().max(320).nullish().describe('Lead email address (*email or phone required)'),
-    phone: z
-      .string()
-      .max(64)
+    email: leadText(320).nullish().describe('Lead email address (*email or phone required)'),
+    phone: leadText(64)
       .nullish()
       .describe(
         'Phone number, international or national in MINOGAN_DEFAULT_REGION (*email or phone required)',
       ),
-    name: z.string().max(200).nullish().describe('Full name'),
-    source: z
-      .string()
-      .max(64)
+    name: leadText(200).nullish().describe('Full name'),
+    source: leadText(64)
       .nullish()
       .describe('Lead source (e.g. "website", "chatbot"); stored lower-case'),
     metadata: MetadataSchema.nullish(),
@@ -142,7 +160,7 @@ const isoInstant = z
   .refine((text) => !Number.isNaN(Date.parse(text)), 'is not a real date')
 
 const FilterQuery = z.object({
-  source: z.string().min(1).max(64).optional().describe('First-touch source'),
+  source: leadText(64).min(1).optional().describe('First-touch source'),
   tier: z.enum(TIERS).optional().describe('Score tier now: hot 80+, warm 50-79, cold <50'),
   since: isoInstant.optional().describe('Only leads created at or after this date or time (UTC)'),
 })
@@ -354,7 +372,9 @@ function documentLeads(registry: OpenAPIRegistry): void {
       422: problemResponse(
         'VALIDATION_FAILED, LEAD_CONTACT_REQUIRED, LEAD_EMAIL_INVALID, LEAD_PHONE_INVALID, LEAD_METADATA_TOO_LARGE or IDEMPOTENCY_KEY_REUSED',
       ),
-      400: problemResponse('JSON_MALFORMED or IDEMPOTENCY_KEY_INVALID'),
+      400: problemResponse(
+        'JSON_MALFORMED, JSON_TOO_DEEP, JSON_FORBIDDEN_KEY or IDEMPOTENCY_KEY_INVALID',
+      ),
       413: problemResponse('BODY_TOO_LARGE'),
       415: problemResponse('CONTENT_TYPE_UNSUPPORTED'),
     },

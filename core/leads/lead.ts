@@ -50,12 +50,15 @@ export function formatLeadId(id: number): string {
   return `LEAD-${String(id).padStart(5, '0')}`
 }
 
+/** The largest row id there can be: PostgreSQL's `serial` is a 32-bit integer. */
+export const MAX_ROW_ID = 2_147_483_647
+
 /** The row id of a lead id, or undefined when the text is not one. */
 export function parseLeadId(text: string): number | undefined {
   const match = ID_PATTERN.exec(text)
   if (!match) return undefined
   const id = Number(match[1])
-  return Number.isSafeInteger(id) && id > 0 ? id : undefined
+  return Number.isSafeInteger(id) && id > 0 && id <= MAX_ROW_ID ? id : undefined
 }
 
 /** ISO-8601 UTC to the second, as the API docs show times: 2026-04-12T14:43:17Z. */

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex'
 
-import { normaliseRow, toLead, type Lead, type LeadRow } from './lead.js'
+import { MAX_ROW_ID, normaliseRow, toLead, type Lead, type LeadRow } from './lead.js'
 import type { Tier } from './score.js'
 
 /** Rows read per query: big enough to amortise the round trip, small enough for flat memory. */
@@ -81,7 +81,8 @@ export function encodeCursor(id: number): string {
 export function decodeCursor(cursor: string): number | undefined {
   if (!/^[A-Za-z0-9_-]{1,40}$/.test(cursor)) return undefined
   const match = /^l:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
-  return match ? Number(match[1]) : undefined
+  const id = match ? Number(match[1]) : undefined
+  return id !== undefined && id <= MAX_ROW_ID ? id : undefined
 }
 
 /**

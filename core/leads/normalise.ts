@@ -34,8 +34,9 @@ export function cleanText(value: string): string {
   return value.normalize('NFC').replace(EDGE_SPACE, '')
 }
 
-// Pragmatic, not RFC 5322: one @, no spaces, a dot in the domain, RFC 5321 lengths.
-const EMAIL_SHAPE = /^[^\s@]{1,64}@[^\s@.]+(\.[^\s@.]+)+$/
+// Pragmatic, not RFC 5322: one @, no spaces or control characters, a dot in the domain,
+// RFC 5321 lengths.
+const EMAIL_SHAPE = /^[^\s@\p{Cc}]{1,64}@[^\s@.\p{Cc}]+(\.[^\s@.\p{Cc}]+)+$/u
 
 /**
  * Normalises an email: `display` is trimmed and keeps its case, `norm` is also case-folded.

@@ -119,7 +119,9 @@ export function baseRules(facts: ScoreFacts): ScoreRule[] {
     rules.push({ rule: 'business_domain', points: w.businessDomain, detail: domain })
   }
   if (facts.source) {
-    const points = w.source[facts.source] ?? w.source.other
+    // Own keys only: a source named "constructor" is just another source.
+    const weights: Record<string, number> = w.source
+    const points = Object.hasOwn(weights, facts.source) ? weights[facts.source] : w.source.other
     rules.push({ rule: 'source', points, detail: facts.source })
   }
 

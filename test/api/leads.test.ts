@@ -179,6 +179,60 @@ for (const backend of BACKENDS) {
         'IDEMPOTENCY_KEY_INVALID',
         { 'idempotency-key': 'has space' },
       ],
+      [
+        'metadata nested 5,000 levels deep',
+        `{"email":"x@y.test","metadata":{"a":${'['.repeat(5000)}${']'.repeat(5000)}}}`,
+        400,
+        'JSON_TOO_DEEP',
+      ],
+      [
+        'an unknown field nested 5,000 levels deep, with an Idempotency-Key',
+        `{"email":"x@y.test","extra":${'['.repeat(5000)}${']'.repeat(5000)}}`,
+        400,
+        'JSON_TOO_DEEP',
+        { 'idempotency-key': 'deep-1' },
+      ],
+      [
+        'a "__proto__" key in metadata',
+        '{"email":"x@y.test","metadata":{"__proto__":"s"}}',
+        400,
+        'JSON_FORBIDDEN_KEY',
+      ],
+      // An unpaired surrogate is not text in UTF-8: one database would store U+FFFD, and the
+      // lead could never be matched again by the address it was sent with.
+      [
+        'an email with an unpaired surrogate',
+        { email: 'jane\ud800x@y.test' },
+        422,
+        'VALIDATION_FAILED',
+      ],
+      [
+        'a name with an unpaired surrogate',
+        { email: 'x@y.test', name: 'ab\udc00cd' },
+        422,
+        'VALIDATION_FAILED',
+      ],
+      // PostgreSQL refuses NUL in text.
+      ['a name with a NUL', { email: 'x@y.test', name: 'Ja\u0000ne' }, 422, 'VALIDATION_FAILED'],
+      [
+        'a source with a NUL',
+        { email: 'x@y.test', source: 'web\u0000site' },
+        422,
+        'VALIDATION_FAILED',
+      ],
+      [
+        'an email with control characters',
+        { email: 'ctl\u0001\u001b[31m@example.com' },
+        422,
+        'LEAD_EMAIL_INVALID',
+      ],
+      // U+FB2C is one UTF-16 unit, and three characters once normalised to NFC as stored.
+      [
+        'a name over 200 characters once normalised',
+        { email: 'x@y.test', name: '\ufb2c'.repeat(200) },
+        422,
+        'VALIDATION_FAILED',
+      ],
     ]
     for (const [what, body, status, code, headers] of badPosts) {
       it(`refuses ${what} with ${status} ${code} and stores nothing`, async () => {
@@ -190,6 +244,38 @@ for (const backend of BACKENDS) {
         assert.deepEqual(await storedCounts(api), before)
       })
     }
+
+    it('scores a source named like an Object property as any other source', async () => {
+      const scores: unknown[] = []
+      for (const source of ['constructor', '__proto__', 'toString', 'unheard-of']) {
+        const reply = await call(api, 'POST', '/api/leads', {
+          email: `${source}@gmail.com`,
+          source,
+        })
+        assert.equal(reply.status, 201, reply.text)
+        scores.push(reply.json.score)
+      }
+
+      assert.equal(new Set(scores).size, 1, `scores ${scores.join(', ')}`)
+    })
+
+    it('answers lead ids and cursors past the id range with 404 and 400, not 500', async () => {
+      for (const path of ['/api/leads/LEAD-99999999999', '/leads/LEAD-99999999999/timeline']) {
+        assertProblem(await call(api, 'GET', path), 404, 'LEAD_NOT_FOUND')
+      }
+      assertProblem(
+        await call(api, 'POST', '/api/leads/LEAD-999999999999999/convert', {}),
+        404,
+        'LEAD_NOT_FOUND',
+      )
+      const cursor = Buffer.from('l:2147483648').toString('base64url')
+      assertProblem(
+        await call(api, 'GET', `/api/leads/data?cursor=${cursor}`),
+        400,
+        'QUERY_INVALID',
+      )
+      assertProblem(await call(api, 'GET', '/api/leads/export?source=%00'), 400, 'QUERY_INVALID')
+    })
 
     it('names the failing field in validation problems', async () => {
       const reply = await call(api, 'POST', '/api/leads', { email: 'nope' })
