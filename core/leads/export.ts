@@ -23,14 +23,17 @@ export const CSV_COLUMNS = [
 
 // A spreadsheet treats a cell starting with one of these as a formula (or, for tab and CR,
 // may drop them and then see a formula): `=`, `+`, `-`, `@`, TAB, CR (field failure C32).
-const FORMULA_START = /^[=+\-@\t\r]/
+// Apostrophes already in front count too, so a cell that was sent as `'=1` becomes `''=1`
+// and never reads like the neutralised `=1`.
+const FORMULA_START = /^'*[=+\-@\t\r]/
 
 /**
  * Neutralises a cell against formula injection by prefixing an apostrophe, the mark
  * spreadsheets read as "this is text". It applies to every text cell alike, the E.164
  * phone column included: `+4930123456` exports as `'+4930123456`, which a spreadsheet
  * shows as text (so the + and leading digits survive, unlike a number) and a script
- * restores by dropping one leading apostrophe when the next character is in = + - @ TAB CR.
+ * restores by dropping one leading apostrophe when the rest is apostrophes and then one of
+ * = + - @ TAB CR.
  * `phone_raw` carries the number as it was typed, neutralised the same way.
  */
 export function neutraliseCell(value: string): string {

@@ -31,6 +31,11 @@ describe('neutraliseCell', () => {
     for (const text of ['Jane', ' =1', '1-2', "'quoted", ''])
       assert.equal(neutraliseCell(text), text)
   })
+
+  it('keeps a cell sent with an apostrophe apart from a neutralised one', () => {
+    assert.equal(neutraliseCell("'=1+1"), "''=1+1")
+    assert.notEqual(neutraliseCell("'=1+1"), neutraliseCell('=1+1'))
+  })
 })
 
 describe('leadsCsvStream', () => {
