@@ -26,6 +26,9 @@ export function sqlitePath(dataDir: string): string {
   return join(dataDir, 'minogan.sqlite')
 }
 
+// compileSqlOnError off: an error names the SQL with its placeholders, never the values
+// (a lead's email, phone or name would otherwise land in the logs).
+
 /**
  * Opens the shared database: PostgreSQL when DATABASE_URL is set, else SQLite in the data
  * dir in WAL mode with a busy timeout. SQLite gets a single connection per process: knex's
@@ -37,6 +40,7 @@ export function createDb(settings: DbSettings, options: { poolMax?: number } = {
     return knexFactory({
       client: 'pg',
       connection: settings.DATABASE_URL,
+      compileSqlOnError: false,
       pool: { min: 0, max: options.poolMax ?? 10 },
       acquireConnectionTimeout: 10_000,
     })
@@ -48,6 +52,7 @@ export function createDb(settings: DbSettings, options: { poolMax?: number } = {
     client,
     connection: { filename: sqlitePath(settings.dataDir) },
     useNullAsDefault: true,
+    compileSqlOnError: false,
     pool: {
       min: 1,
       max: 1,

@@ -47,6 +47,23 @@ for (const backend of BACKENDS) {
       }
     })
 
+    it('names the SQL of a failed query without its values (no lead data in logs)', async () => {
+      const { settings, cleanup } = await backend.open()
+      const db = createDb(settings)
+      try {
+        const err = (await db
+          .raw('select * from no_such_table where email = ?', ['jane.secret@example.com'])
+          .catch((e: unknown) => e)) as Error
+
+        assert.ok(err instanceof Error)
+        assert.match(err.message, /no_such_table/)
+        assert.doesNotMatch(err.message, /jane\.secret/)
+      } finally {
+        await db.destroy()
+        await cleanup()
+      }
+    })
+
     it('keeps epoch milliseconds as numbers', async () => {
       const { settings, cleanup } = await backend.open()
       const db = createDb(settings)
