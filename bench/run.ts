@@ -48,7 +48,7 @@ const SOAK: Section = {
   title: 'Soak: an hour with a crashing agent',
   issue: '#4',
   method:
-    'A real swarm for an hour with an agent SIGKILLed every few minutes; RSS of the orchestrator and the healer at the start and the end.',
+    'A real swarm for an hour; one of 15 agents is SIGKILLed every 180 s and healed by the healer. The RSS of the orchestrator and the healer is read from /proc every 5 s after a 1-minute warm-up; growth compares the median of the last 6 readings with that of the first 6.',
   run: () => benchSoak(SOAK_MS),
 }
 
