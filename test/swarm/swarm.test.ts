@@ -66,9 +66,13 @@ async function agents(swarm: SwarmEnv, key: string): Promise<AgentView[]> {
   return ((await res.json()) as { agents: AgentView[] }).agents
 }
 
+/** True when every agent is up; otherwise throws naming the ones that are not, so a wait that times out says why. */
 function upAgents(list: AgentView[]): boolean {
   const up = (a: AgentView) => a.disabled || (a.state === 'active' && a.sub_state !== null)
-  return list.length === CATALOG.length && list.every(up)
+  const down = list.filter((a) => !up(a))
+  if (list.length === CATALOG.length && down.length === 0) return true
+  const named = down.map((a) => `${a.name} ${a.state}/${a.sub_state ?? '-'} (${a.reason ?? ''})`)
+  throw new Error(`${list.length} agents listed; not up: ${named.join(', ') || 'none'}`)
 }
 
 describe('the swarm under pm2', { timeout: 240_000 }, () => {
@@ -89,10 +93,15 @@ describe('the swarm under pm2', { timeout: 240_000 }, () => {
   })
 
   it('brings every agent that is not disabled to active, seen through the API', async () => {
-    const list = await waitFor('all agents active', async () => {
-      const current = await agents(swarm, key)
-      return upAgents(current) ? current : undefined
-    })
+    // A loaded machine can leave an agent restarting after `start --wait` returns.
+    const list = await waitFor(
+      'all agents active',
+      async () => {
+        const current = await agents(swarm, key)
+        return upAgents(current) ? current : undefined
+      },
+      90_000,
+    )
 
     assert.equal(list.length, 28)
     const nats = list.find((a) => a.name === 'nats')
