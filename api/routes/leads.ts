@@ -5,8 +5,6 @@ import type { Context } from 'koa'
 
 import { CATALOG } from '../../agents/catalog.js'
 import {
-  convertLeadIn,
-  createOrMergeLeadIn,
   decodeCursor,
   encodeCursor,
   findLead,
@@ -18,7 +16,6 @@ import {
   parseLeadId,
   primed,
   requestHash,
-  runIdempotentIn,
   sweepIdempotencyKeysEvery,
   TIERS,
   type LeadFilter,
@@ -206,15 +203,7 @@ async function createLead(ctx: Context, deps: ApiDeps, writer: LeadWriter): Prom
   const input = await leadCall(() => normaliseLead(body, deps.config.MINOGAN_DEFAULT_REGION))
   const request = await leadCall(() => idempotentRequest(ctx, 'POST /api/leads'))
 
-  const answer = await leadCall(() =>
-    writer.run((trx) =>
-      runIdempotentIn(trx, request, nowMs, async () => {
-        const { lead, merged } = await createOrMergeLeadIn(trx, input, nowMs)
-        const status = merged ? 200 : 201
-        return { status, body: { ok: true, lead_id: lead.lead_id, score: lead.score, merged } }
-      }),
-    ),
-  )
+  const answer = await leadCall(() => writer.perform('createLead', { request, nowMs, input }))
   if (request) await sweepIdempotencyKeysEvery(deps.db, nowMs)
   respond(ctx, answer)
   if (answer.status === 201)
@@ -275,29 +264,15 @@ async function convert(ctx: Context, deps: ApiDeps, writer: LeadWriter): Promise
   const request = await leadCall(() => idempotentRequest(ctx, `POST /api/leads/${leadId}/convert`))
 
   const answer = await leadCall(() =>
-    writer.run((trx) =>
-      runIdempotentIn(trx, request, nowMs, async () => {
-        const lead = await convertLeadIn(trx, leadId, conversion, nowMs)
-        return {
-          status: 200,
-          body: {
-            ok: true,
-            lead_id: lead.lead_id,
-            converted_at: lead.converted_at,
-            ...conversion,
-            amount: conversion.amount ?? null,
-          },
-        }
-      }),
-    ),
+    writer.perform('convertLead', { request, nowMs, leadId, conversion }),
   )
   if (request) await sweepIdempotencyKeysEvery(deps.db, nowMs)
   respond(ctx, answer)
 }
 
 function register(router: ApiRouter, deps: ApiDeps): void {
-  // One writer per app: on SQLite it batches concurrent lead writes into one commit. After
-  // each committed batch the outbox relay is nudged once, so webhooks leave at once, not at
+  // One writer per app: on SQLite it batches concurrent lead writes into one commit, on a
+  // thread of its own with better-sqlite3. After each committed batch the outbox relay is nudged once, so webhooks leave at once, not at
   // its next poll.
   const writer = createLeadWriter(deps.db, { onCommit: () => nudgeOutbox(deps.bus) })
   router.post('/api/leads', (ctx) => createLead(ctx, deps, writer))

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import knexFactory, { type Knex } from 'knex'
+import type BetterSqlite from 'better-sqlite3'
 import pg from 'pg'
 
 import type { Config } from '../config.js'
@@ -137,4 +138,29 @@ async function applyPragmas(client: string, conn: unknown): Promise<void> {
       ;(conn as Sqlite3Handle).run(sql, (err) => (err ? reject(err) : resolve()))
     })
   }
+}
+
+/**
+ * The SQLite file a knex connection writes through better-sqlite3, or undefined (another
+ * client, PostgreSQL, or an in-memory database no second connection could share).
+ */
+export function betterSqliteFileOf(db: Knex): string | undefined {
+  if (db.client.config.client !== 'better-sqlite3') return undefined
+  const filename = (db.client.config.connection as { filename?: unknown } | undefined)?.filename
+  if (typeof filename !== 'string' || filename === '' || filename.startsWith(':memory:')) {
+    return undefined
+  }
+  return filename
+}
+
+/**
+ * A second better-sqlite3 connection to a SQLite file, with the pragmas and statement reuse
+ * of knex's connections; for a thread of its own (the lead writer's).
+ */
+export async function openBetterSqlite(filename: string): Promise<BetterSqlite.Database> {
+  // Loaded here, not at the top: most processes that open the database never need it.
+  const { default: Database } = await import('better-sqlite3')
+  const handle = new Database(filename)
+  await applyPragmas('better-sqlite3', handle)
+  return handle
 }

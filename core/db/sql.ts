@@ -69,6 +69,27 @@ export function sqliteSql(handle: SqliteHandle): Sql {
   }
 }
 
+/**
+ * Runs `works` one after another in one `BEGIN IMMEDIATE` transaction on a better-sqlite3
+ * handle and commits them together; resolves to their values in order. If any fails, or the
+ * commit does, everything is rolled back and that error is thrown.
+ */
+export async function inImmediateTransaction<T>(
+  handle: SqliteHandle,
+  works: ReadonlyArray<(sql: Sql) => Promise<T>>,
+): Promise<T[]> {
+  const values: T[] = []
+  try {
+    handle.exec('BEGIN IMMEDIATE')
+    const sql = sqliteSql(handle)
+    for (const work of works) values.push(await work(sql))
+    handle.exec('COMMIT')
+    return values
+  } finally {
+    if (handle.inTransaction) handle.exec('ROLLBACK')
+  }
+}
+
 function isSql(executor: Executor): executor is Sql {
   // knex connections and transactions are functions; an Sql is a plain object.
   return typeof executor !== 'function'

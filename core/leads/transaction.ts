@@ -7,7 +7,7 @@ const ATTEMPTS = 4
 // sees the winner's committed row and merges into it. So is SQLite's BUSY_SNAPSHOT: a
 // transaction that read before another process's commit cannot upgrade to a writer, and
 // SQLite returns at once instead of waiting out the busy timeout.
-function isRetryable(err: unknown): boolean {
+export function isRetryable(err: unknown): boolean {
   const code = (err as { code?: unknown } | undefined)?.code
   if (code === '23505' || code === '40001' || code === '40P01') return true
   if (code === 'SQLITE_BUSY_SNAPSHOT') return true

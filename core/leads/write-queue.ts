@@ -1,8 +1,10 @@
 import type { Knex } from 'knex'
 
-import { isPostgres } from '../db/index.js'
-import { knexSql, sqliteSql, type Sql, type SqliteHandle } from '../db/sql.js'
+import { betterSqliteFileOf, isPostgres } from '../db/index.js'
+import { inImmediateTransaction, knexSql, type Sql, type SqliteHandle } from '../db/sql.js'
 import { transact } from './transaction.js'
+import { runWriteOp, type WriteAnswer, type WriteOp, type WriteOpArgs } from './write-ops.js'
+import { threadWriter } from './write-thread.js'
 
 /** Work done inside a transaction the writer provides, through its statements. */
 export type TransactionWork<T> = (sql: Sql) => Promise<T>
@@ -13,6 +15,12 @@ export type LeadWriter = {
    * may be run again after a rollback, so it acts only through the transaction it is given.
    */
   run: <T>(work: TransactionWork<T>) => Promise<T>
+  /**
+   * Runs one of the named writes of write-ops.ts the same way. On a SQLite file through
+   * better-sqlite3 these run on the writer's own thread (write-thread.ts); elsewhere, and
+   * with `thread: false`, through `run`.
+   */
+  perform: <K extends WriteOp>(op: K, args: WriteOpArgs<K>) => Promise<WriteAnswer>
 }
 
 /** Writes committed together at most; bounds the latency a batch adds to its last write. */
@@ -40,8 +48,25 @@ type Pending = {
  */
 export function createLeadWriter(
   db: Knex,
-  options: { maxBatch?: number; onCommit?: () => void } = {},
+  options: { maxBatch?: number; onCommit?: () => void; thread?: boolean } = {},
 ): LeadWriter {
+  const writer = inLoopWriter(db, options)
+  const file = options.thread === false ? undefined : betterSqliteFileOf(db)
+  if (file === undefined) return writer
+  const thread = threadWriter(file, {
+    maxBatch: options.maxBatch ?? MAX_BATCH,
+    onCommit: () => {
+      try {
+        options.onCommit?.()
+      } catch {
+        // As below: a nudge is an optimisation.
+      }
+    },
+  })
+  return { run: writer.run, perform: thread.perform }
+}
+
+function inLoopWriter(db: Knex, options: { maxBatch?: number; onCommit?: () => void }): LeadWriter {
   const committed = (): void => {
     try {
       options.onCommit?.()
@@ -50,14 +75,18 @@ export function createLeadWriter(
     }
   }
 
+  const performBy =
+    (run: LeadWriter['run']): LeadWriter['perform'] =>
+    (op, args) =>
+      run((sql) => runWriteOp(sql, op, args))
+
   if (isPostgres(db)) {
-    return {
-      run: async (work) => {
-        const value = await transact(db, (trx) => work(knexSql(trx)))
-        committed()
-        return value
-      },
+    const run: LeadWriter['run'] = async (work) => {
+      const value = await transact(db, (trx) => work(knexSql(trx)))
+      committed()
+      return value
     }
+    return { run, perform: performBy(run) }
   }
 
   const maxBatch = options.maxBatch ?? MAX_BATCH
@@ -72,26 +101,22 @@ export function createLeadWriter(
 
   // On better-sqlite3 the batch runs straight on the connection, taken from knex's pool for
   // the batch (so knex's own queries wait, as they would for its transaction).
-  async function directBatch(batch: Pending[], values: unknown[]): Promise<void> {
+  async function directBatch(batch: Pending[]): Promise<unknown[]> {
     const handle = await client.acquireConnection()
     try {
-      handle.exec('BEGIN IMMEDIATE')
-      const sql = sqliteSql(handle)
-      for (const item of batch) values.push(await item.work(sql))
-      handle.exec('COMMIT')
+      return await inImmediateTransaction(
+        handle,
+        batch.map((item) => item.work),
+      )
     } finally {
-      try {
-        if (handle.inTransaction) handle.exec('ROLLBACK')
-      } finally {
-        await client.releaseConnection(handle)
-      }
+      await client.releaseConnection(handle)
     }
   }
 
   async function runBatch(batch: Pending[]): Promise<void> {
-    const values: unknown[] = []
+    let values: unknown[] = []
     try {
-      if (direct) await directBatch(batch, values)
+      if (direct) values = await directBatch(batch)
       else
         await db.transaction(async (trx) => {
           const sql = knexSql(trx)
@@ -129,16 +154,15 @@ export function createLeadWriter(
     }
   }
 
-  return {
-    run: <T>(work: TransactionWork<T>) =>
-      new Promise<T>((resolve, reject) => {
-        queue.push({ work, resolve: resolve as (value: unknown) => void, reject })
-        if (draining) return
-        // better-sqlite3 answers synchronously, so a whole transaction runs without giving
-        // the event loop a turn: starting on the next turn lets requests whose bytes have
-        // already arrived join this batch.
-        draining = true
-        setImmediate(() => void drain())
-      }),
-  }
+  const run = <T>(work: TransactionWork<T>) =>
+    new Promise<T>((resolve, reject) => {
+      queue.push({ work, resolve: resolve as (value: unknown) => void, reject })
+      if (draining) return
+      // better-sqlite3 answers synchronously, so a whole transaction runs without giving
+      // the event loop a turn: starting on the next turn lets requests whose bytes have
+      // already arrived join this batch.
+      draining = true
+      setImmediate(() => void drain())
+    })
+  return { run, perform: performBy(run) }
 }

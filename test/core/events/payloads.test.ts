@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 
-import { EVENT_TYPES } from '../../../core/events/outbox.js'
+import { EVENT_TYPES, newEventId } from '../../../core/events/outbox.js'
 import {
   checkEventData,
   EVENT_PAYLOADS,
@@ -84,5 +84,16 @@ describe('event payload contracts', () => {
     assert.equal(eventEnvelopeSchema.safeParse({ ...event, type: 'lead.deleted' }).success, false)
     assert.equal(eventEnvelopeSchema.safeParse({ ...event, id: '42' }).success, false)
     assert.equal(eventEnvelopeSchema.safeParse({ ...event, timestamp: 'yesterday' }).success, false)
+  })
+
+  it('makes unique event ids that sort in the order they were made', async () => {
+    const first = Array.from({ length: 1000 }, () => newEventId())
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    const later = newEventId()
+
+    assert.equal(new Set(first).size, 1000)
+    assert.ok(first.every((id) => /^evt_[0-9a-f]{32}$/.test(id)))
+    assert.ok(first.every((id) => eventEnvelopeSchema.shape.id.safeParse(id).success))
+    assert.ok(first.every((id) => id < later))
   })
 })

@@ -1,11 +1,18 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 
-import type { Knex } from '../../../core/db/index.js'
+import { join } from 'node:path'
+
+import Database from 'better-sqlite3'
+
+import { betterSqliteFileOf, type Knex } from '../../../core/db/index.js'
+import { LeadError } from '../../../core/leads/errors.js'
 import { normaliseLead } from '../../../core/leads/normalise.js'
 import { createOrMergeLeadIn } from '../../../core/leads/repository.js'
 import { createLeadWriter } from '../../../core/leads/write-queue.js'
+import { threadWriter } from '../../../core/leads/write-thread.js'
 import { BACKENDS } from '../../support/databases.js'
+import { tempDir } from '../../support/tmp.js'
 import { count, openLeadsDb, T0 } from './fixtures.js'
 
 for (const backend of BACKENDS) {
@@ -116,3 +123,88 @@ for (const backend of BACKENDS) {
     })
   })
 }
+
+const betterSqlite = BACKENDS.find((b) => b.name === 'better-sqlite3')!
+
+describe('lead writer thread on a better-sqlite3 file', () => {
+  let db: Knex
+  let close: () => Promise<void>
+  before(async () => {
+    ;({ db, close } = await openLeadsDb(betterSqlite))
+  })
+  after(async () => close?.())
+
+  const createArgs = (email: string) => ({ nowMs: T0, input: normaliseLead({ email }, 'US') })
+
+  it('creates once and merges the rest, committing concurrent writes together', async () => {
+    let commits = 0
+    const writer = createLeadWriter(db, { onCommit: () => commits++ })
+    const emails = Array.from({ length: 30 }, (_, i) => `thread${i % 10}@gmail.com`)
+
+    const answers = await Promise.all(
+      emails.map((e) => writer.perform('createLead', createArgs(e))),
+    )
+
+    assert.equal(answers.filter((a) => a.status === 201).length, 10)
+    assert.equal(answers.filter((a) => a.status === 200).length, 20)
+    assert.ok(answers.every((a) => (a.body as { ok: boolean }).ok && !a.replayed))
+    assert.equal(await count(db, 'leads'), 10)
+    assert.equal(await count(db, 'outbox', { type: 'lead.created' }), 10)
+    assert.ok(commits >= 1 && commits < 30, `${commits} commits for 30 writes`)
+  })
+
+  it('brings a lead error back with its code and status, and stores nothing', async () => {
+    const writer = createLeadWriter(db)
+    const before = await count(db, 'lead_events')
+
+    const err = await writer
+      .perform('convertLead', {
+        nowMs: T0,
+        leadId: 'LEAD-99999',
+        conversion: { by: 'manual', currency: 'USD' },
+      })
+      .catch((e: unknown) => e)
+
+    assert.ok(err instanceof LeadError, String(err))
+    assert.equal(err.code, 'LEAD_NOT_FOUND')
+    assert.equal(err.status, 404)
+    assert.equal(await count(db, 'lead_events'), before)
+  })
+
+  it('waits out a write lock another connection holds, then stores the write', async () => {
+    const writer = createLeadWriter(db)
+    const holder = new Database(betterSqliteFileOf(db)!)
+    holder.exec('BEGIN IMMEDIATE')
+    let released = false
+    setTimeout(() => {
+      holder.exec('ROLLBACK')
+      holder.close()
+      released = true
+    }, 300)
+
+    const answer = await writer.perform('createLead', createArgs('waited@gmail.com'))
+
+    assert.ok(released, 'answered only after the lock was let go')
+    assert.equal(answer.status, 201)
+    assert.equal(await count(db, 'leads', { email_norm: 'waited@gmail.com' }), 1)
+  })
+
+  it('fails the writes of a thread that cannot open its file, every time, without hanging', async () => {
+    const dir = tempDir()
+    try {
+      const writer = threadWriter(join(dir.path, 'no/such/dir/minogan.sqlite'), {
+        maxBatch: 8,
+        onCommit: () => undefined,
+      })
+
+      for (let i = 0; i < 2; i++) {
+        const err = await writer
+          .perform('createLead', createArgs(`lost${i}@gmail.com`))
+          .catch((e: unknown) => e)
+        assert.match(String(err), /lead writer thread (failed|exited)/)
+      }
+    } finally {
+      dir.cleanup()
+    }
+  })
+})
