@@ -31,7 +31,22 @@ export type DomainEvent<T = unknown> = {
  */
 export function newEventId(): string {
   const time = Date.now().toString(16).padStart(12, '0')
-  return `evt_${time}${randomBytes(10).toString('hex')}`
+  return `evt_${time}${randomHex(ID_RANDOM_BYTES)}`
+}
+
+const ID_RANDOM_BYTES = 10
+// Random bytes are drawn 5 KiB at a time: one call per id cost more than the id's insert.
+const POOL_BYTES = ID_RANDOM_BYTES * 512
+let pool = Buffer.alloc(0)
+let used = 0
+
+function randomHex(bytes: number): string {
+  if (used + bytes > pool.length) {
+    pool = randomBytes(POOL_BYTES)
+    used = 0
+  }
+  used += bytes
+  return pool.toString('hex', used - bytes, used)
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto'
 
 /** Every key starts with this, so a leaked one is easy to spot and grep for. */
 export const KEY_PREFIX = 'mgn_'
@@ -25,7 +25,8 @@ export function isKeyFormat(text: string): boolean {
 
 /** The SHA-256 of a key, hex: what api_keys stores instead of the key. */
 export function hashKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex')
+  // The one-shot hash: every authenticated request computes this.
+  return hash('sha256', key, 'hex')
 }
 
 /** The clear part of a key shown in lists, e.g. `mgn_AbCdEfGh`. */
