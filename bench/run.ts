@@ -88,11 +88,17 @@ function table(results: BenchResult[]): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
-  const filters = args.filter((a) => !a.startsWith('--'))
+  const filters = args.filter((a) => !a.startsWith('--')).map((a) => a.toLowerCase())
   const all = args.includes('--soak') ? [SOAK] : SECTIONS
   const chosen = all.filter(
     (s) => filters.length === 0 || filters.some((f) => s.title.toLowerCase().includes(f)),
   )
+  if (chosen.length === 0) {
+    const titles = all.map((s) => `"${s.title}"`).join(', ')
+    console.error(`bench: no section title holds ${filters.join(' or ')}; sections: ${titles}`)
+    process.exitCode = 2
+    return
+  }
   const path = join(ROOT, 'BENCHMARKS.md')
   const sections = previousSections(path)
 
@@ -120,4 +126,4 @@ async function main(): Promise<void> {
 }
 
 await main()
-process.exit(0)
+process.exit(process.exitCode ?? 0)
