@@ -1,6 +1,7 @@
 import type { Knex } from 'knex'
 
-const ATTEMPTS = 4
+/** Runs of a write in all before a lost race is given up as an error. */
+export const TRANSACTION_ATTEMPTS = 4
 
 // A write that lost a race on a unique index (PostgreSQL 23505, SQLite's UNIQUE constraint),
 // a serialization failure or a deadlock is correct to run again from the start: the retry
@@ -27,7 +28,7 @@ export async function transact<T>(
     try {
       return await db.transaction(work)
     } catch (err) {
-      if (attempt >= ATTEMPTS || !isRetryable(err)) throw err
+      if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(err)) throw err
     }
   }
 }

@@ -10,6 +10,8 @@ export type WriteJob = { id: number; op: WriteOp; args: unknown }
 export type SerialError = {
   name: string
   message: string
+  /** The thread's stack, so a 500 logged by the API shows where the write failed. */
+  stack?: string
   code?: string
   status?: number
   field?: string
@@ -30,6 +32,7 @@ function revive(e: SerialError): Error {
     ? new LeadError(e.code ?? 'LEAD_ERROR', e.message, { status: e.status ?? 500, field: e.field })
     : Object.assign(new Error(e.message), e.code === undefined ? {} : { code: e.code })
   Object.defineProperty(err, 'name', { value: e.name })
+  if (e.stack !== undefined) err.stack = e.stack
   return err
 }
 

@@ -4,7 +4,7 @@ import { openBetterSqlite } from '../db/index.js'
 import { inImmediateTransaction, type SqliteHandle } from '../db/sql.js'
 import { MinoganError } from '../errors.js'
 import { LeadError } from './errors.js'
-import { isRetryable } from './transaction.js'
+import { isRetryable, TRANSACTION_ATTEMPTS } from './transaction.js'
 import { runWriteOp, type WriteOp, type WriteOpArgs } from './write-ops.js'
 import type { WriteDone, WriteJob, WriteReply, WriteFailure } from './write-thread.js'
 
@@ -20,8 +20,6 @@ const handle = (await openBetterSqlite(filename)) as unknown as SqliteHandle
 const queue: WriteJob[] = []
 let draining = false
 
-const ATTEMPTS = 4
-
 function failure(id: number, err: unknown): WriteFailure {
   const e = err instanceof Error ? err : new Error(String(err))
   return {
@@ -30,6 +28,7 @@ function failure(id: number, err: unknown): WriteFailure {
     error: {
       name: e.name,
       message: e.message,
+      stack: e.stack,
       code: (e as { code?: unknown }).code as string | undefined,
       status: e instanceof MinoganError ? e.status : undefined,
       field: e instanceof LeadError ? e.field : undefined,
@@ -47,7 +46,7 @@ async function alone(job: WriteJob): Promise<WriteDone> {
       const [value] = await inImmediateTransaction(handle, [workOf(job)])
       return { id: job.id, ok: true, value }
     } catch (err) {
-      if (attempt >= ATTEMPTS || !isRetryable(err)) return failure(job.id, err)
+      if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(err)) return failure(job.id, err)
     }
   }
 }

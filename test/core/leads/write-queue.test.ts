@@ -168,6 +168,7 @@ describe('lead writer thread on a better-sqlite3 file', () => {
     assert.ok(err instanceof LeadError, String(err))
     assert.equal(err.code, 'LEAD_NOT_FOUND')
     assert.equal(err.status, 404)
+    assert.match(err.stack ?? '', /repository\.js/, 'the stack shows where the thread threw')
     assert.equal(await count(db, 'lead_events'), before)
   })
 
