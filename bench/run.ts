@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { loadavg } from 'node:os'
 
 import { ROOT } from '../orchestrator/pm2-apps.js'
 import { benchHealing, benchSoak } from './healing.js'
@@ -104,11 +105,14 @@ async function main(): Promise<void> {
 
   for (const section of chosen) {
     console.log(`bench: ${section.title}...`)
+    const loadBefore = loadavg()[0]
     const results = await section.run()
+    // This machine's own load (other tenants of the host do not show in it).
+    const load = `load average ${loadBefore.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after`
     const body = [
       `## ${section.title} (${section.issue})`,
       '',
-      `Machine: ${machine()}. Run: ${new Date().toISOString()}.`,
+      `Machine: ${machine()}; ${load}. Run: ${new Date().toISOString()}.`,
       '',
       `Method: ${section.method}`,
       '',
