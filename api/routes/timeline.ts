@@ -10,7 +10,7 @@ function register(router: ApiRouter, deps: ApiDeps): void {
   // The path is the one the public docs give, outside /api; it needs a key all the same.
   router.get('/leads/:lead_id/timeline', async (ctx) => {
     const id = String(ctx.params.lead_id)
-    ctx.body = await leadCall(() => readTimeline(deps.db, id))
+    ctx.body = await leadCall(() => readTimeline(deps.db, id, deps.now().getTime()))
   })
 }
 
@@ -24,7 +24,7 @@ const TimelineSchema = z
         details: z
           .record(z.string(), z.unknown())
           .describe(
-            'created/re_engaged: source, channel; score_changed: from, to (tiers), from_score, score; converted: by, amount, currency',
+            'created/re_engaged: source, channel; score_changed: from, to (tiers), from_score, score, and reason "decay" when time alone lowered the tier; converted: by, amount, currency',
           ),
       }),
     ),

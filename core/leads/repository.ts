@@ -31,7 +31,7 @@ import {
   TIER_FLOOR,
   type ScoreState,
 } from './score.js'
-import { appendTimeline } from './timeline.js'
+import { appendCoolings, appendTimeline } from './timeline.js'
 import { transact } from './transaction.js'
 
 /** Largest stored metadata of one lead, as JSON (a merge can only add keys). */
@@ -208,6 +208,7 @@ async function merged(
     updated_at: nowMs,
   }
   const set = assignmentsOf(changes)
+  await appendCoolings(sql, stored, nowMs)
   await sql.run(`update leads set ${set.text} where id = ?`, [...set.values, stored.id])
   const row: LeadRow = { ...stored, ...changes }
   const lead = toLead(row, nowMs)

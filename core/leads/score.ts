@@ -204,3 +204,31 @@ export function tierFromLimits(hotUntil: number, warmUntil: number, nowMs: numbe
   if (warmUntil >= nowMs) return 'warm'
   return 'cold'
 }
+
+/** A drop to a lower tier that time alone brought about, with no write to the lead. */
+export type Cooling = { at: number; from: Tier; to: Tier; fromScore: number; score: number }
+
+/**
+ * The tiers a stored state decays through after `sinceMs` and up to `untilMs`, oldest
+ * first: hot to warm the instant after `hotUntil`, warm to cold the instant after
+ * `warmUntil`. A lead's score only falls between its writes, so these are the tier changes
+ * that no write recorded.
+ */
+export function coolings(
+  state: ScoreState,
+  limits: { hotUntil: number; warmUntil: number },
+  sinceMs: number,
+  untilMs: number,
+): Cooling[] {
+  const drops: Cooling[] = []
+  const steps = [
+    { last: limits.hotUntil, from: 'hot', to: 'warm' },
+    { last: limits.warmUntil, from: 'warm', to: 'cold' },
+  ] as const
+  for (const { last, from, to } of steps) {
+    if (last < sinceMs || last >= untilMs) continue
+    const at = last + 1
+    drops.push({ at, from, to, fromScore: scoreValue(state, last), score: scoreValue(state, at) })
+  }
+  return drops
+}

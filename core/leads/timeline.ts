@@ -2,7 +2,8 @@ import type { Knex } from 'knex'
 
 import { sqlOf, type Executor } from '../db/sql.js'
 import { LeadNotFoundError } from './errors.js'
-import { formatLeadId, isoSeconds, parseLeadId } from './lead.js'
+import { formatLeadId, isoSeconds, parseLeadId, type LeadRow } from './lead.js'
+import { coolings, type Cooling } from './score.js'
 
 /** What can happen to a lead, as its timeline names it. */
 export const TIMELINE_TYPES = ['created', 're_engaged', 'score_changed', 'converted'] as const
@@ -32,22 +33,71 @@ export async function appendTimeline(
   )
 }
 
+/** The details of a `score_changed` event for a drop in tier that time alone made. */
+export function coolingDetails(cooling: Cooling): Record<string, unknown> {
+  const { from, to, fromScore, score } = cooling
+  return { from, to, from_score: fromScore, score, reason: 'decay' }
+}
+
+/**
+ * Records the tier drops a lead's stored score went through since its last scoring write
+ * (see `coolings`), each at the instant it happened; the write about to change the score
+ * calls this first, in its transaction, so the timeline keeps them after the state moves on.
+ */
+export async function appendCoolings(trx: Executor, row: ScoredRow, nowMs: number): Promise<void> {
+  for (const cooling of coolingsOf(row, nowMs)) {
+    await appendTimeline(trx, Number(row.id), 'score_changed', coolingDetails(cooling), cooling.at)
+  }
+}
+
+/** The columns a lead's score is read from. */
+type ScoredRow = Pick<
+  LeadRow,
+  'id' | 'base_score' | 'engagement' | 'engaged_at' | 'hot_until' | 'warm_until'
+>
+const SCORED_COLUMNS = ['id', 'base_score', 'engagement', 'engaged_at', 'hot_until', 'warm_until']
+
+// Numbers as either database hands them back (PostgreSQL bigints arrive as strings).
+function coolingsOf(row: ScoredRow, nowMs: number): Cooling[] {
+  const engagedAt = Number(row.engaged_at)
+  const state = { base: Number(row.base_score), engagement: Number(row.engagement), engagedAt }
+  const limits = { hotUntil: Number(row.hot_until), warmUntil: Number(row.warm_until) }
+  return coolings(state, limits, engagedAt, nowMs)
+}
+
 type EventRow = { type: TimelineType; at: number; details: string }
 
-/** A lead's timeline, oldest first. Throws LeadNotFoundError for an unknown id. */
-export async function readTimeline(db: Knex, leadId: string): Promise<Timeline> {
+/**
+ * A lead's timeline at `nowMs`, oldest first. Tier drops that decay brought since the
+ * lead's last write are shown at the instant they happened, though no write stored them
+ * yet. Throws LeadNotFoundError for an unknown id.
+ */
+export async function readTimeline(db: Knex, leadId: string, nowMs: number): Promise<Timeline> {
   const id = parseLeadId(leadId)
-  const lead = id === undefined ? undefined : await db('leads').where({ id }).first('id')
+  const lead =
+    id === undefined
+      ? undefined
+      : ((await db('leads')
+          .where({ id })
+          .first(...SCORED_COLUMNS)) as ScoredRow | undefined)
   if (id === undefined || !lead) throw new LeadNotFoundError(leadId)
 
+  // By time: a decay recorded at a later write happened before the events between them.
   const rows = (await db('lead_events')
     .where({ lead_id: id })
-    .orderBy('id')
+    .orderBy([{ column: 'at' }, { column: 'id' }])
     .select('type', 'at', 'details')) as EventRow[]
-  const events = rows.map((row) => ({
+  const events: TimelineEvent[] = rows.map((row) => ({
     type: row.type,
     timestamp: isoSeconds(Number(row.at)),
     details: JSON.parse(row.details) as Record<string, unknown>,
   }))
+  for (const cooling of coolingsOf(lead, nowMs)) {
+    events.push({
+      type: 'score_changed',
+      timestamp: isoSeconds(cooling.at),
+      details: coolingDetails(cooling),
+    })
+  }
   return { lead_id: formatLeadId(id), events, count: events.length }
 }

@@ -37,7 +37,7 @@ for (const backend of BACKENDS) {
       assert.equal(result.merged, false)
       assert.match(result.lead.lead_id, /^LEAD-\d{5,}$/)
       assert.equal(result.lead.score, 65)
-      const timeline = await readTimeline(db, result.lead.lead_id)
+      const timeline = await readTimeline(db, result.lead.lead_id, T0 + DAY)
       assert.deepEqual(timeline.events, [
         {
           type: 'created',
@@ -63,7 +63,7 @@ for (const backend of BACKENDS) {
       assert.equal(third.lead.source, 'web')
       assert.equal(third.lead.last_source, 'chatbot')
       assert.equal(await count(db, 'leads', { email_norm: 'lead.one@example.test' }), 1)
-      const types = (await readTimeline(db, first.lead.lead_id)).events.map((e) => e.type)
+      const types = (await readTimeline(db, first.lead.lead_id, T0 + DAY)).events.map((e) => e.type)
       assert.deepEqual(
         types.filter((t) => t !== 'score_changed'),
         ['created', 're_engaged', 're_engaged'],
@@ -116,7 +116,7 @@ for (const backend of BACKENDS) {
       assert.equal(results.filter((r) => !r.merged).length, 1)
       assert.equal(new Set(results.map((r) => r.lead.lead_id)).size, 1)
       assert.equal(await count(db, 'leads', { email_norm: 'burst@example.test' }), 1)
-      const events = (await readTimeline(db, results[0].lead.lead_id)).events
+      const events = (await readTimeline(db, results[0].lead.lead_id, T0 + DAY)).events
       assert.equal(events.filter((e) => e.type === 'created').length, 1)
       assert.equal(events.filter((e) => e.type === 're_engaged').length, 49)
     })
@@ -155,16 +155,20 @@ for (const backend of BACKENDS) {
       const hot = (await outboxEvents(db, 'lead.hot')).slice(before)
       assert.equal(hot.length, 2)
       assert.ok(Array.isArray(hot[0].data.score_breakdown))
-      const changes = (await readTimeline(db, created.lead.lead_id)).events.filter(
+      const changes = (await readTimeline(db, created.lead.lead_id, T0 + 60 * DAY)).events.filter(
         (e) => e.type === 'score_changed',
       )
+      // The cooling in between was stored by the write that came back, with its own time.
       assert.deepEqual(
-        changes.map((e) => [e.details.from, e.details.to]),
+        changes.map((e) => [e.details.from, e.details.to, e.details.reason]),
         [
-          ['warm', 'hot'],
-          ['warm', 'hot'],
+          ['warm', 'hot', undefined],
+          ['hot', 'warm', 'decay'],
+          ['warm', 'hot', undefined],
         ],
       )
+      const cooledAt = Date.parse(changes[1].timestamp)
+      assert.ok(cooledAt > T0 + 2000 && cooledAt < T0 + 60 * DAY)
     })
 
     it('converts a lead: converted on the timeline and a revenue.conversion event', async () => {
@@ -178,7 +182,7 @@ for (const backend of BACKENDS) {
       )
 
       assert.equal(converted.converted_at, '2026-04-13T14:43:17Z')
-      const last = (await readTimeline(db, lead.lead_id)).events.at(-1)
+      const last = (await readTimeline(db, lead.lead_id, T0 + DAY)).events.at(-1)
       assert.deepEqual(last, {
         type: 'converted',
         timestamp: '2026-04-13T14:43:17Z',
@@ -199,7 +203,7 @@ for (const backend of BACKENDS) {
       await assert.rejects(convertLead(db, 'LEAD-99999', { by: 'manual', currency: 'USD' }, T0), {
         code: 'LEAD_NOT_FOUND',
       })
-      await assert.rejects(readTimeline(db, 'LEAD-99999'), { code: 'LEAD_NOT_FOUND' })
+      await assert.rejects(readTimeline(db, 'LEAD-99999', T0 + DAY), { code: 'LEAD_NOT_FOUND' })
     })
 
     it('replays an idempotent write without a second timeline event; another body is refused', async () => {
@@ -218,7 +222,8 @@ for (const backend of BACKENDS) {
       assert.deepEqual([first.status, first.replayed], [201, false])
       assert.deepEqual([retry.status, retry.replayed, retry.body], [201, true, first.body])
       assert.deepEqual([afterExpiry.status, afterExpiry.replayed], [200, false])
-      const events = (await readTimeline(db, (first.body as { lead_id: string }).lead_id)).events
+      const events = (await readTimeline(db, (first.body as { lead_id: string }).lead_id, T0 + DAY))
+        .events
       assert.deepEqual(
         events.map((e) => e.type),
         ['created', 're_engaged'],

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test'
 import {
   addTouch,
   baseScore,
+  coolings,
   floorUntil,
   FOREVER_MS,
   scoreAt,
@@ -104,5 +105,38 @@ describe('engagement decay', () => {
     }
     assert.equal(floorUntil({ base: 90, engagement: 0, engagedAt: T0 }, 80), FOREVER_MS)
     assert.equal(floorUntil({ base: 20, engagement: 10, engagedAt: T0 }, 80), 0)
+  })
+
+  it('lists the tier drops decay makes between two instants, each where the score falls', () => {
+    // base 45 (cold alone) with 40 engagement points: hot, then warm, then cold.
+    const state = { base: 45, engagement: 40, engagedAt: T0 }
+    const limits = {
+      hotUntil: floorUntil(state, TIER_FLOOR.hot),
+      warmUntil: floorUntil(state, TIER_FLOOR.warm),
+    }
+
+    const drops = coolings(state, limits, T0, T0 + 90 * DAY)
+
+    assert.deepEqual(
+      drops.map((d) => [d.from, d.to]),
+      [
+        ['hot', 'warm'],
+        ['warm', 'cold'],
+      ],
+    )
+    for (const drop of drops) {
+      assert.equal(tierOf(scoreValue(state, drop.at - 1)), drop.from)
+      assert.equal(tierOf(scoreValue(state, drop.at)), drop.to)
+      assert.equal(drop.score, scoreValue(state, drop.at))
+    }
+    // Only what falls inside the span; nothing for a lead whose base keeps it in its tier.
+    assert.deepEqual(coolings(state, limits, T0, drops[0].at - 1), [])
+    assert.deepEqual(
+      coolings(state, limits, drops[0].at, T0 + 90 * DAY).map((d) => d.to),
+      ['cold'],
+    )
+    const steady = { base: 85, engagement: 0, engagedAt: T0 }
+    const forever = { hotUntil: FOREVER_MS, warmUntil: FOREVER_MS }
+    assert.deepEqual(coolings(steady, forever, T0, T0 + 365 * DAY), [])
   })
 })
