@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { loadConfig, type Config } from '../../core/config.js'
 import {
   formatSpan,
+  renderPolkitRule,
   renderUnits,
   TARGET_UNIT,
   type UnitOptions,
@@ -18,7 +19,8 @@ const USAGE = `usage:
                           [--user minogan] [--group <user>] [--data-dir /srv/swarm/data]
                           [--environment-file /etc/minogan/minogan.env] [--node <path>]
                           [--nats-bin <path>] [--external-nats] [--with-caddy]
-                          [--caddy-bin <path>] [--dry-run]
+                          [--caddy-bin <path>] [--polkit-dir /etc/polkit-1/rules.d]
+                          [--skip-polkit] [--dry-run]
   minogan systemd verify  [--dir /etc/systemd/system]`
 
 const BUDGET_KEYS = ['MINOGAN_RESTART_BUDGET', 'MINOGAN_RESTART_WINDOW_MS'] as const
@@ -75,6 +77,8 @@ type InstallFlags = {
   'external-nats': boolean
   'with-caddy': boolean
   'caddy-bin'?: string
+  'polkit-dir': string
+  'skip-polkit': boolean
   'dry-run': boolean
 }
 
@@ -124,6 +128,8 @@ const INSTALL_OPTIONS = {
   'external-nats': { type: 'boolean', default: false },
   'with-caddy': { type: 'boolean', default: false },
   'caddy-bin': { type: 'string' },
+  'polkit-dir': { type: 'string', default: '/etc/polkit-1/rules.d' },
+  'skip-polkit': { type: 'boolean', default: false },
   'dry-run': { type: 'boolean', default: false },
 } as const
 
@@ -164,21 +170,25 @@ async function install(args: string[]): Promise<number> {
     console.error(`minogan systemd: ${options}`)
     return 1
   }
-  const units = renderUnits(options)
+  // The units, and the polkit rule that lets the orchestrator's account act on them.
+  const files = [{ dir: flags.dir, units: renderUnits(options) }]
+  if (!flags['skip-polkit']) {
+    files.push({ dir: flags['polkit-dir'], units: [renderPolkitRule(options)] })
+  }
 
   // write (or print)
-  if (flags['dry-run']) {
-    for (const unit of units) console.log(`# ==> ${join(flags.dir, unit.path)}\n${unit.content}`)
-  } else {
+  for (const { dir, units } of files) {
+    if (flags['dry-run']) {
+      for (const unit of units) console.log(`# ==> ${join(dir, unit.path)}\n${unit.content}`)
+      continue
+    }
     try {
-      writeUnits(flags.dir, units)
+      writeUnits(dir, units)
     } catch (err) {
-      console.error(
-        `minogan systemd: cannot write units to ${flags.dir}: ${(err as Error).message}`,
-      )
+      console.error(`minogan systemd: cannot write to ${dir}: ${(err as Error).message}`)
       return 1
     }
-    console.log(`wrote ${units.length} files to ${flags.dir}`)
+    console.log(`wrote ${units.length} files to ${dir}`)
   }
 
   // what is left to do

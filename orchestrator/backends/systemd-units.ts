@@ -43,6 +43,8 @@ export type RenderedUnit = { path: string; content: string }
 export const TARGET_UNIT = 'minogan.target'
 export const ORCHESTRATOR_UNIT = 'minogan-orchestrator.service'
 export const AGENT_TEMPLATE_UNIT = 'minogan-agent@.service'
+/** The polkit rule that lets the service account act on the agent units (see the file). */
+export const POLKIT_RULE = '50-minogan.rules'
 
 /** First restart after 1 s, like the healer's backoff; systemd 252 cannot back off further. */
 const RESTART_SEC = '1s'
@@ -262,4 +264,18 @@ export function renderUnits(options: UnitOptions): RenderedUnit[] {
     units.push(render(unitName('caddy'), { ...binaryValues(spec('caddy')), CADDY_BIN: o.caddyBin }))
   }
   return units
+}
+
+/**
+ * The polkit rule letting `user` start, stop, restart and reset-failed the agent units and
+ * nothing else: the orchestrator runs as that account and calls systemctl in systemd mode.
+ * Its path is relative to the polkit rules directory (/etc/polkit-1/rules.d).
+ */
+export function renderPolkitRule(options: { user: string; templateDir?: string }): RenderedUnit {
+  if (!SAFE_ACCOUNT.test(options.user)) {
+    throw new SystemdOptionError('user', 'a system account name', options.user)
+  }
+  const templateDir = options.templateDir ?? findTemplateDir()
+  const template = readFileSync(join(templateDir, POLKIT_RULE), 'utf8')
+  return { path: POLKIT_RULE, content: fill(template, { USER: options.user }) }
 }

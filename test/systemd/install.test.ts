@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join, resolve } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { runInNewContext } from 'node:vm'
 
 import { tempDir } from '../support/tmp.js'
 
@@ -29,6 +30,32 @@ function minogan(args: string[], env: Record<string, string> = {}): Promise<Run>
   })
 }
 
+/**
+ * What a polkit rules file answers for one request, run the way polkitd runs it: the file
+ * registers functions with polkit.addRule; the first that returns a result decides.
+ */
+function polkitVerdict(
+  rule: string,
+  actionId: string,
+  user: string,
+  unit: string,
+  verb: string,
+): string | undefined {
+  const rules: Array<(action: unknown, subject: unknown) => string | undefined> = []
+  const polkit = {
+    Result: { YES: 'yes', NO: 'no', AUTH_ADMIN: 'auth_admin' },
+    addRule: (fn: (typeof rules)[number]) => rules.push(fn),
+  }
+  runInNewContext(rule, { polkit })
+  const details: Record<string, string> = { unit, verb }
+  const action = { id: actionId, lookup: (key: string) => details[key] }
+  for (const fn of rules) {
+    const verdict = fn(action, { user })
+    if (verdict !== undefined) return verdict
+  }
+  return undefined
+}
+
 function unitValue(path: string, key: string): string | undefined {
   const line = readFileSync(path, 'utf8')
     .split('\n')
@@ -48,6 +75,8 @@ describe('minogan systemd install', { skip: !NATS && 'nats-server is not install
     envFile,
     '--nats-bin',
     NATS ?? '',
+    '--polkit-dir',
+    join(tmp.path, 'polkit'),
   ]
 
   before(() => mkdirSync(join(tmp.path, 'data')))
@@ -114,6 +143,64 @@ describe('minogan systemd install', { skip: !NATS && 'nats-server is not install
 
     assert.equal(run.code, 0, run.stderr)
     assert.ok(!readdirSync(dir).includes('minogan-nats.service'))
+  })
+
+  it('installs a polkit rule that lets the service account act on agent units and no others', async () => {
+    const dir = join(tmp.path, 'with-polkit')
+    const rules = join(tmp.path, 'polkit')
+
+    const run = await minogan(['install', '--dir', dir, ...base(), '--user', 'mgn'])
+
+    assert.equal(run.code, 0, run.stderr)
+    assert.match(run.stdout, new RegExp(`wrote 1 files to ${rules}`))
+    const rule = readFileSync(join(rules, '50-minogan.rules'), 'utf8')
+    const manage = 'org.freedesktop.systemd1.manage-units'
+    for (const verb of ['start', 'stop', 'restart', 'reset-failed']) {
+      assert.equal(polkitVerdict(rule, manage, 'mgn', 'minogan-agent@seo.service', verb), 'yes')
+    }
+    assert.equal(polkitVerdict(rule, manage, 'mgn', 'minogan-nats.service', 'restart'), 'yes')
+    // Another account, another unit, another verb or another action: not this rule's call.
+    assert.equal(
+      polkitVerdict(rule, manage, 'www-data', 'minogan-agent@seo.service', 'stop'),
+      undefined,
+    )
+    assert.equal(polkitVerdict(rule, manage, 'mgn', 'ssh.service', 'stop'), undefined)
+    assert.equal(
+      polkitVerdict(rule, manage, 'mgn', 'minogan-agent@seo.service.d', 'stop'),
+      undefined,
+    )
+    assert.equal(
+      polkitVerdict(rule, manage, 'mgn', 'minogan-orchestrator.service', 'stop'),
+      undefined,
+    )
+    assert.equal(
+      polkitVerdict(rule, manage, 'mgn', 'minogan-agent@seo.service', 'enable'),
+      undefined,
+    )
+    assert.equal(
+      polkitVerdict(rule, 'org.freedesktop.systemd1.manage-unit-files', 'mgn', 'x', 'y'),
+      undefined,
+    )
+  })
+
+  it('--skip-polkit writes no polkit rule; --dry-run prints it', async () => {
+    const rules = join(tmp.path, 'polkit-skipped')
+    const common = [...base().slice(0, -2), '--polkit-dir', rules]
+
+    const skipped = await minogan([
+      'install',
+      '--dir',
+      join(tmp.path, 'sk'),
+      ...common,
+      '--skip-polkit',
+    ])
+    const dry = await minogan(['install', '--dir', join(tmp.path, 'dr'), ...common, '--dry-run'])
+
+    assert.equal(skipped.code, 0, skipped.stderr)
+    assert.ok(!existsSync(rules))
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.match(dry.stdout, new RegExp(`# ==> ${rules}/50-minogan\\.rules`))
+    assert.ok(!existsSync(rules))
   })
 
   it('rejects an unknown option with exit 2 and the usage', async () => {
