@@ -60,6 +60,7 @@ export function createApp(deps: ApiDeps, options: AppOptions = {}): Koa {
   app.on('error', (err: NodeJS.ErrnoException, ctx?: Context) => {
     const log = ctx ? requestLog(ctx, deps.log) : deps.log
     if (CLIENT_GONE.has(err.code ?? '')) log.debug({ err }, 'client went away')
+    else if (err.code?.startsWith('HPE_')) log.debug({ err }, 'request was not valid HTTP')
     else log.error({ err }, 'response failed')
   })
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { request } from 'node:http'
+import { connect } from 'node:net'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 
@@ -211,6 +212,35 @@ describe('error answers through the full stack', () => {
     assert.ok(!api.logs.text().includes('canary-7f3a'))
     const refused = api.logs.lines.filter((l) => l.msg === 'request refused')
     assert.ok(refused.length > 0 && refused.every((l) => l.level === 'debug'))
+  })
+
+  it('answers a body that is not valid HTTP with 400, and logs neither its bytes nor the key', async () => {
+    const { port } = new URL(api.url)
+    const request =
+      'POST /api/test/views HTTP/1.1\r\nHost: x\r\n' +
+      `X-API-Key: ${key}\r\nContent-Type: application/json\r\n` +
+      'Transfer-Encoding: chunked\r\n\r\nzz\r\n'
+
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => socket.write(request))
+      let text = ''
+      socket.setEncoding('utf8')
+      socket.on('data', (chunk: string) => (text += chunk))
+      socket.on('error', reject)
+      socket.on('close', () => resolve(text))
+      // The server answers and closes; this only bounds a server that would not.
+      setTimeout(() => socket.destroy(), 5_000).unref()
+    })
+
+    assert.match(answer, /^HTTP\/1\.1 400 /)
+    assert.equal(await storedViews(api), 0)
+    const text = api.logs.text()
+    assert.ok(!text.includes(key), 'the API key reached the log')
+    assert.ok(!text.includes('rawPacket'))
+    const parseErrors = api.logs.lines.filter(
+      (l) => (l.err as { code?: string } | undefined)?.code === 'HPE_INVALID_CHUNK_SIZE',
+    )
+    assert.ok(parseErrors.length > 0 && parseErrors.every((l) => l.level === 'debug'))
   })
 
   it('answers an unknown route with 404 ROUTE_NOT_FOUND', async () => {
