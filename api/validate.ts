@@ -24,12 +24,32 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
   )
 }
 
+/**
+ * What is wrong with the parameters themselves, before their values are looked at: one
+ * given twice (`?limit=2&limit=3`), or one the route does not take (`?limt=2`, `?limit[]=2`),
+ * which would otherwise be dropped silently and answer as if it were not there.
+ */
+function parameterErrors(schema: z.ZodType, query: Record<string, unknown>): FieldError[] {
+  const known = 'shape' in schema ? Object.keys(schema.shape as object) : undefined
+  const errors: FieldError[] = []
+  for (const [name, value] of Object.entries(query)) {
+    if (known && !known.includes(name)) {
+      const takes = known.length > 0 ? `it takes ${known.join(', ')}` : 'it takes none'
+      errors.push({ field: name, message: `is not a parameter of this route; ${takes}` })
+    } else if (Array.isArray(value)) {
+      errors.push({ field: name, message: 'is given more than once; give it once' })
+    }
+  }
+  return errors
+}
+
 /** Parses query parameters with a zod schema; a mismatch is 400 QUERY_INVALID with the fields. */
 export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.infer<S> {
-  const result = schema.safeParse(query)
-  if (result.success) return result.data
+  const asked = parameterErrors(schema, (query ?? {}) as Record<string, unknown>)
+  const result = asked.length > 0 ? undefined : schema.safeParse(query)
+  if (result?.success) return result.data
 
-  const fields = toFieldErrors(result.error)
+  const fields = result ? toFieldErrors(result.error) : asked
   throw new ApiError(
     400,
     'QUERY_INVALID',
@@ -37,4 +57,24 @@ export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.in
     fields.map((f) => `${f.field}: ${f.message}`).join('; '),
     { fields },
   )
+}
+
+const ISO_INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,3})?)?(?:Z|[+-](\d{2}):(\d{2})))?$/
+
+/**
+ * Whether an ISO-8601 date or time names a real instant. Date.parse alone is not enough: it
+ * reads 2026-02-30 as the 2nd of March.
+ */
+export function isRealInstant(text: string): boolean {
+  const m = ISO_INSTANT.exec(text)
+  if (!m) return false
+  const [year, month, day, hour = 0, minute = 0, second = 0, offsetHour = 0, offsetMinute = 0] = m
+    .slice(1)
+    .map((part) => (part === undefined ? undefined : Number(part)))
+  const date = new Date(Date.UTC(year!, month! - 1, day))
+  const calendar =
+    date.getUTCFullYear() === year && date.getUTCMonth() === month! - 1 && date.getUTCDate() === day
+  const clock = hour < 24 && minute < 60 && second < 60 && offsetHour < 24 && offsetMinute < 60
+  return calendar && clock && !Number.isNaN(Date.parse(text))
 }

@@ -3,7 +3,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi'
 import { attributionReport, ATTRIBUTION_MODELS } from '../../core/leads/index.js'
 import { problemResponse, z } from '../openapi.js'
 import type { ApiDeps, ApiRouter, RouteModule } from '../types.js'
-import { parseQuery } from '../validate.js'
+import { isRealInstant, parseQuery } from '../validate.js'
 
 export const AttributionQuerySchema = z.object({
   model: z
@@ -15,7 +15,7 @@ export const AttributionQuerySchema = z.object({
   since: z
     .string()
     .regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a date like 2026-04-12')
-    .refine((text) => !Number.isNaN(Date.parse(text)), 'is not a real date')
+    .refine(isRealInstant, 'is not a real date')
     .optional()
     .describe('Only leads created on or after this UTC date'),
 })

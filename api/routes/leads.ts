@@ -26,7 +26,7 @@ import { createLeadWriter, type LeadWriter } from '../../core/leads/write-queue.
 import { problemResponse, z } from '../openapi.js'
 import { ApiError } from '../problem.js'
 import type { ApiDeps, ApiRouter, RouteModule } from '../types.js'
-import { parseBody, parseQuery } from '../validate.js'
+import { isRealInstant, parseBody, parseQuery } from '../validate.js'
 
 /** Largest `metadata` one request may carry, as JSON. */
 export const METADATA_LIMIT_BYTES = 16 * 1024
@@ -154,7 +154,7 @@ const isoInstant = z
     /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/,
     'must be an ISO-8601 date (2026-04-12) or UTC/offset time (2026-04-12T14:00:00Z)',
   )
-  .refine((text) => !Number.isNaN(Date.parse(text)), 'is not a real date')
+  .refine(isRealInstant, 'is not a real date or time')
 
 const FilterQuery = z.object({
   source: leadText(64).min(1).optional().describe('First-touch source'),
@@ -185,7 +185,7 @@ function filterOf(query: z.infer<typeof FilterQuery> & { cursor?: string }): Lea
 }
 
 function idempotentRequest(ctx: Context, scope: string) {
-  const key = idempotencyKeyOf(ctx.get('idempotency-key') || undefined)
+  const key = idempotencyKeyOf(ctx.headers['idempotency-key'] as string | undefined)
   if (key === undefined) return undefined
   const apiKeyId = (ctx.state as { apiKey?: { id: number } }).apiKey?.id ?? 0
   return { apiKeyId, key, requestHash: requestHash(scope, ctx.request.body) }

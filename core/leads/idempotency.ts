@@ -19,7 +19,8 @@ const KEY_SHAPE = /^[\x21-\x7e]{1,255}$/
 
 /** The header's value when valid, undefined when absent; throws IdempotencyKeyInvalidError. */
 export function idempotencyKeyOf(header: string | undefined): string | undefined {
-  if (header === undefined || header === '') return undefined
+  // An empty header is a key that went missing on the client's side, not "no key".
+  if (header === undefined) return undefined
   if (!KEY_SHAPE.test(header)) throw new IdempotencyKeyInvalidError()
   return header
 }

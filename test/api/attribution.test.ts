@@ -94,4 +94,11 @@ describe('GET /api/metrics/attribution', () => {
       'QUERY_INVALID',
     )
   })
+
+  it('refuses a date that is not on the calendar with 400 QUERY_INVALID', async () => {
+    const reply = await call(api, 'GET', '/api/metrics/attribution?since=2026-02-30')
+
+    assertProblem(reply, 400, 'QUERY_INVALID')
+    assert.deepEqual(reply.json.fields, [{ field: 'since', message: 'is not a real date' }])
+  })
 })

@@ -89,9 +89,28 @@ describe('GET /api/leads/data', () => {
     'since=yesterday',
     'since=2026-13-45',
     'limit=1&limit=2',
+    'since=2026-02-30',
+    'since=2026-04-12T24:00:00Z',
+    'limit[]=1',
+    'limt=5',
   ]) {
     it(`refuses ?${query} with 400 QUERY_INVALID`, async () => {
       assertProblem(await call(api, 'GET', `/api/leads/data?${query}`), 400, 'QUERY_INVALID')
     })
   }
+
+  it('says which parameter is repeated or unknown, and which ones the route takes', async () => {
+    const repeated = await call(api, 'GET', '/api/leads/data?limit=2&limit=3')
+    const unknown = await call(api, 'GET', '/api/leads/data?limt=5')
+
+    assert.deepEqual(repeated.json.fields, [
+      { field: 'limit', message: 'is given more than once; give it once' },
+    ])
+    assert.deepEqual(unknown.json.fields, [
+      {
+        field: 'limt',
+        message: 'is not a parameter of this route; it takes source, tier, since, limit, cursor',
+      },
+    ])
+  })
 })

@@ -180,6 +180,13 @@ for (const backend of BACKENDS) {
         { 'idempotency-key': 'has space' },
       ],
       [
+        'an empty Idempotency-Key',
+        { email: 'x@y.test' },
+        400,
+        'IDEMPOTENCY_KEY_INVALID',
+        { 'idempotency-key': '' },
+      ],
+      [
         'metadata nested 5,000 levels deep',
         `{"email":"x@y.test","metadata":{"a":${'['.repeat(5000)}${']'.repeat(5000)}}}`,
         400,
