@@ -298,8 +298,10 @@ export type Conversion = { by: string; amount?: number; currency: string }
 
 /**
  * Marks a conversion: a `converted` timeline event and a `revenue.conversion` outbox event,
- * in the caller's transaction. A lead may convert more than once (repeat purchases);
- * `converted_at` keeps the first. Throws LeadNotFoundError.
+ * in the caller's transaction. A lead may convert more than once (repeat purchases, each
+ * with its amount); `converted_at` keeps the first. Marking an already converted lead again
+ * without an amount changes nothing and records nothing: it is the same fact told twice,
+ * and counting it would inflate the conversions of reports. Throws LeadNotFoundError.
  */
 export async function convertLeadIn(
   trx: Executor,
@@ -309,6 +311,9 @@ export async function convertLeadIn(
 ): Promise<Lead> {
   const sql = sqlOf(trx)
   const stored = await rowOf(sql, leadId)
+  if (stored.converted_at !== null && conversion.amount === undefined) {
+    return toLead(stored, nowMs)
+  }
   const changes = { converted_at: stored.converted_at ?? nowMs, updated_at: nowMs }
   await sql.run('update leads set converted_at = ?, updated_at = ? where id = ?', [
     changes.converted_at,

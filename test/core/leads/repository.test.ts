@@ -197,6 +197,32 @@ for (const backend of BACKENDS) {
       })
     })
 
+    it('records a repeat purchase with its amount, and a bare repeat mark not at all', async () => {
+      const { lead } = await post({ email: 'regular@acme.test' })
+      const before = (await outboxEvents(db, 'revenue.conversion')).length
+      const mark = (conversion: { by: string; amount?: number; currency: string }, at: number) =>
+        convertLead(db, lead.lead_id, conversion, at)
+
+      const first = await mark({ by: 'manual', currency: 'USD' }, T0 + DAY)
+      const again = await mark({ by: 'manual', currency: 'XXX' }, T0 + 2 * DAY)
+      const paid = await mark({ by: 'stripe', amount: 20, currency: 'EUR' }, T0 + 3 * DAY)
+
+      assert.equal(again.converted_at, first.converted_at)
+      assert.equal(paid.converted_at, first.converted_at)
+      const converted = (await readTimeline(db, lead.lead_id, T0 + 4 * DAY)).events.filter(
+        (e) => e.type === 'converted',
+      )
+      assert.deepEqual(
+        converted.map((e) => e.details),
+        [{ by: 'manual' }, { by: 'stripe', amount: 20, currency: 'EUR' }],
+      )
+      const revenue = (await outboxEvents(db, 'revenue.conversion')).slice(before)
+      assert.deepEqual(
+        revenue.map((e) => e.data.amount),
+        [0, 20],
+      )
+    })
+
     it('answers LEAD_NOT_FOUND for unknown and malformed ids', async () => {
       await assert.rejects(findLead(db, 'LEAD-99999', T0), { code: 'LEAD_NOT_FOUND', status: 404 })
       await assert.rejects(findLead(db, 'data', T0), { code: 'LEAD_NOT_FOUND' })
