@@ -84,6 +84,33 @@ async function create(db: Knex, flags: { plan?: string; name?: string }): Promis
   return 0
 }
 
+type Action = 'create' | 'list' | 'revoke'
+
+/** What each action takes: its options, and how many plain arguments. */
+const TAKES: Record<Action, { options: string[]; positionals: number }> = {
+  create: { options: ['plan', 'name'], positionals: 0 },
+  list: { options: ['json'], positionals: 0 },
+  revoke: { options: ['force'], positionals: 1 },
+}
+
+/**
+ * Why these arguments do not fit the action, or undefined when they do. An argument the
+ * action does not use is refused rather than ignored: `keys revoke 1 2` must not revoke key
+ * 1 and quietly leave key 2 active.
+ */
+function misuseOf(action: Action, options: string[], positionals: string[]): string | undefined {
+  const takes = TAKES[action]
+  const stray = options.filter((name) => !takes.options.includes(name))
+  if (stray.length > 0) return `does not take ${stray.map((name) => `--${name}`).join(', ')}`
+  if (positionals.length > takes.positionals) {
+    const extra = positionals.slice(takes.positionals).join(' ')
+    return takes.positionals === 0
+      ? `takes no arguments, got "${extra}"`
+      : `takes one key id or prefix; "${extra}" is left over (revoke one key at a time)`
+  }
+  return undefined
+}
+
 async function run(args: string[]): Promise<number> {
   const [action, ...rest] = args
   if (!action || !['create', 'list', 'revoke'].includes(action)) {
@@ -93,6 +120,11 @@ async function run(args: string[]): Promise<number> {
   const parsed = parse(rest)
   if (!parsed) return 2
   const { values: flags, positionals: positional } = parsed
+  const misuse = misuseOf(action as Action, Object.keys(flags), positional)
+  if (misuse) {
+    console.error(`minogan keys ${action}: ${misuse}\n\n${USAGE}`)
+    return 2
+  }
 
   const config = loadConfig()
   const db = createDb(config)

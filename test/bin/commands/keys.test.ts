@@ -106,4 +106,29 @@ describe('minogan keys', () => {
     assert.equal(missing.code, 1)
     assert.match(missing.stderr, /no api key with id or prefix "424242"/)
   })
+
+  it('refuses arguments an action does not take, and then changes nothing', async () => {
+    const a = minogan('create', '--plan', 'growth', '--name', 'a').stdout.trim()
+    const b = minogan('create', '--plan', 'growth', '--name', 'b').stdout.trim()
+    const ids = (JSON.parse(minogan('list', '--json').stdout) as Array<{ id: number }>).map(
+      (k) => k.id,
+    )
+    const [idA, idB] = ids.slice(-2)
+
+    const both = minogan('revoke', String(idA), String(idB))
+    const listed = minogan('list', 'extra')
+    const planned = minogan('list', '--plan', 'growth')
+    const forcedCreate = minogan('create', '--plan', 'growth', '--name', 'c', '--force')
+
+    assert.equal(both.code, 2)
+    assert.match(both.stderr, new RegExp(`"${idB}" is left over \\(revoke one key at a time\\)`))
+    assert.equal(listed.code, 2)
+    assert.match(listed.stderr, /takes no arguments, got "extra"/)
+    assert.equal(planned.code, 2)
+    assert.match(planned.stderr, /does not take --plan/)
+    assert.equal(forcedCreate.code, 2)
+    assert.equal((JSON.parse(minogan('list', '--json').stdout) as unknown[]).length, ids.length)
+    assert.ok(await lookup(a), 'key a was revoked by a refused command')
+    assert.ok(await lookup(b), 'key b was revoked by a refused command')
+  })
 })
