@@ -6,7 +6,12 @@ import type { Command } from '../cli.js'
 
 const command: Command = {
   summary: 'database upkeep: `db migrate`, `db unlock` (clear a stale migration lock)',
-  run: async ([action]) => {
+  run: async ([action, ...rest]) => {
+    if (rest.length > 0 || (action !== 'migrate' && action !== 'unlock')) {
+      const extra = rest.length > 0 ? `minogan db: "${rest.join(' ')}" is not understood\n` : ''
+      console.error(`${extra}usage: minogan db migrate|unlock`)
+      return 2
+    }
     const config = loadConfig()
     const db = createDb(config)
     try {
@@ -15,13 +20,9 @@ const command: Command = {
         console.log(applied.length > 0 ? `applied: ${applied.join(', ')}` : 'already up to date')
         return 0
       }
-      if (action === 'unlock') {
-        await unlockMigrations(db)
-        console.log('migration lock cleared')
-        return 0
-      }
-      console.error('usage: minogan db migrate|unlock')
-      return 2
+      await unlockMigrations(db)
+      console.log('migration lock cleared')
+      return 0
     } finally {
       await db.destroy()
     }
