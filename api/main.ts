@@ -60,7 +60,17 @@ async function start(ctx: AgentContext): Promise<AgentRuntime> {
     startedAt: Date.now(),
   }
   const app = createApp(deps, { limiter: await buildLimiter(deps) })
-  const server = createServer(app.callback())
+  const requestTimeout = config.MINOGAN_API_REQUEST_TIMEOUT_MS
+  const server = createServer(
+    {
+      requestTimeout,
+      headersTimeout: requestTimeout,
+      // Node looks for late requests this often (30 s by default, which would double a
+      // short timeout).
+      connectionsCheckingInterval: Math.min(5_000, Math.ceil(requestTimeout / 4)),
+    },
+    app.callback(),
+  )
   await listen(server, config.PORT, config.MINOGAN_HOST)
 
   const url = `http://${displayHost(config.MINOGAN_HOST)}:${config.PORT}`

@@ -59,6 +59,11 @@ export const configSchema = z.object({
   MINOGAN_WEBHOOK_CONCURRENCY: positiveInt.max(256).default(8),
   /** Largest JSON request body the API accepts, in KiB; bigger ones get 413. */
   MINOGAN_API_BODY_LIMIT_KB: positiveInt.max(10_240).default(64),
+  /**
+   * How long the API waits for a whole request (headers and body) before answering 408 and
+   * closing the connection, in ms: a client that stalls mid-body does not hold a socket.
+   */
+  MINOGAN_API_REQUEST_TIMEOUT_MS: positiveInt.min(1000).max(600_000).default(30_000),
   /** Where API rate-limit counters live: this process's memory, or the shared database. */
   MINOGAN_RATE_LIMIT_STORE: z.enum(['memory', 'database']).default('memory'),
   /**

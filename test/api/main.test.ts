@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { connect, type AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
@@ -120,6 +120,38 @@ describe('lead-api agent process', () => {
     assert.equal(metrics.status, 200)
     assert.ok(!running.output().includes(given))
     assert.equal(code, 0)
+  })
+
+  it('answers 408 to a request whose body stalls, and keeps serving', async () => {
+    const dataDir = await freshDataDir()
+    const running = await startApi(dataDir, nats, { MINOGAN_API_REQUEST_TIMEOUT_MS: '1000' })
+    const key = KEY_LINE.exec(running.output())?.[1] ?? ''
+    const { port } = new URL(running.url)
+
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () =>
+        socket.write(
+          'POST /api/leads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+            `X-API-Key: ${key}\r\nContent-Length: 100\r\n\r\n{"email":`,
+        ),
+      )
+      let text = ''
+      socket.setEncoding('utf8')
+      socket.on('data', (chunk: string) => (text += chunk))
+      socket.on('error', reject)
+      socket.on('close', () => resolve(text))
+      // Bounds a server that never answers; the timeout under test is 1 s.
+      setTimeout(() => socket.destroy(), 20_000).unref()
+    })
+    const after = await fetch(running.url + '/api/leads', {
+      method: 'POST',
+      headers: { 'x-api-key': key, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'after-stall@acme.test' }),
+    })
+    await stop(running)
+
+    assert.match(answer, /^HTTP\/1\.1 408 /)
+    assert.equal(after.status, 201)
   })
 
   it('stops within its kill timeout with an idle keep-alive connection open', async () => {
