@@ -11,7 +11,7 @@ import {
   TARGET_UNIT,
   type UnitOptions,
 } from '../../orchestrator/backends/systemd-units.js'
-import { verifyUnits } from '../../orchestrator/backends/systemd-verify.js'
+import { unitsToVerify, verifyUnits } from '../../orchestrator/backends/systemd-verify.js'
 import type { Command } from '../cli.js'
 
 const USAGE = `usage:
@@ -160,8 +160,17 @@ function unitOptions(flags: InstallFlags, config: Config): UnitOptions | string 
   }
 }
 
+/** Folders the units' hardening hides from the services (PrivateTmp=, ProtectHome=). */
+const HIDDEN_FROM_SERVICES = ['/tmp', '/var/tmp', '/home', '/root', '/run/user']
+
+function hiddenUnder(path: string): string | undefined {
+  return HIDDEN_FROM_SERVICES.find((dir) => path === dir || path.startsWith(`${dir}/`))
+}
+
 async function install(args: string[]): Promise<number> {
   const flags = parseArgs({ args, options: INSTALL_OPTIONS }).values as InstallFlags
+  // The units hold absolute paths; so do the commands printed after them.
+  flags['data-dir'] = resolve(flags['data-dir'])
   // The budget comes from the env file the units will read, then this shell's environment.
   const env = { ...readEnvFile(flags['environment-file']), ...process.env }
   const config = loadConfig({ ...env, MINOGAN_DATA_DIR: flags['data-dir'] })
@@ -192,6 +201,20 @@ async function install(args: string[]): Promise<number> {
   }
 
   // what is left to do
+  const placed = [
+    ['the code (--install-dir)', options.installDir],
+    ['the data (--data-dir)', options.dataDir],
+  ]
+  for (const [what, path] of placed) {
+    const hidden = hiddenUnder(path)
+    if (hidden) {
+      console.warn(
+        `warning: ${what} is in ${path}, under ${hidden}, which the units' hardening ` +
+          '(PrivateTmp=, ProtectHome=) hides from the services: they will not start. ' +
+          'Use a path such as /opt/minogan or /srv/swarm/data.',
+      )
+    }
+  }
   for (const entry of ['dist/agents/run.js', 'dist/orchestrator/main.js']) {
     const path = join(options.installDir, entry)
     if (!existsSync(path)) console.warn(`warning: ${path} is missing; run \`npm run build\` first`)
@@ -208,6 +231,13 @@ async function verify(args: string[]): Promise<number> {
     args,
     options: { dir: { type: 'string', default: '/etc/systemd/system' } },
   })
+  if (unitsToVerify(values.dir).length === 0) {
+    console.error(
+      `minogan systemd verify: no MinoGAN units in ${values.dir}, so nothing was verified; ` +
+        'run `minogan systemd install` first, or pass --dir',
+    )
+    return 1
+  }
   const report = await verifyUnits(values.dir)
   for (const line of report.ours) console.error(line)
   for (const line of report.others) console.log(`(not ours) ${line}`)

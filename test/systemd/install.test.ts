@@ -203,6 +203,39 @@ describe('minogan systemd install', { skip: !NATS && 'nats-server is not install
     assert.ok(!existsSync(rules))
   })
 
+  it('warns when the code or the data would be hidden from the services, and prints absolute paths', async () => {
+    const dir = join(tmp.path, 'hidden')
+    const relative = join(tmp.path, 'relative')
+
+    // base() puts the data under /tmp, which PrivateTmp= replaces with an empty folder.
+    const hidden = await minogan(['install', '--dir', dir, ...base()])
+    const fromRelative = await minogan([
+      'install',
+      '--dir',
+      relative,
+      ...base(),
+      '--data-dir',
+      'rel/data',
+    ])
+
+    assert.equal(hidden.code, 0, hidden.stderr)
+    assert.match(hidden.stderr, /warning: the data \(--data-dir\) is in \/tmp\/.*, under \/tmp,/)
+    assert.equal(fromRelative.code, 0, fromRelative.stderr)
+    const dataDir = resolve('rel/data')
+    assert.match(fromRelative.stdout, new RegExp(`-m 0750 ${dataDir}$`, 'm'))
+    assert.equal(
+      unitValue(join(relative, 'minogan-orchestrator.service'), 'ReadWritePaths'),
+      dataDir,
+    )
+  })
+
+  it('verify says plainly when a folder holds no units to verify', async () => {
+    const run = await minogan(['verify', '--dir', join(tmp.path, 'empty')])
+
+    assert.equal(run.code, 1)
+    assert.match(run.stderr, /no MinoGAN units in .*empty, so nothing was verified/)
+  })
+
   it('rejects an unknown option with exit 2 and the usage', async () => {
     const run = await minogan(['install', '--bogus'])
 
