@@ -20,6 +20,9 @@ function formatUptime(ms: number): string {
   return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`
 }
 
+/** The reason column of a placeholder agent (agents/kit/not-built.ts) that is running fine. */
+export const NOT_BUILT = 'work not built yet: it only heartbeats'
+
 /** The status table, grouped by department, as `minogan status` prints it. */
 export function renderStatus(agents: AgentStatus[]): string {
   const table = new Table({
@@ -52,7 +55,7 @@ export function renderStatus(agents: AgentStatus[]): string {
         running && a.sample ? formatBytes(a.sample.memoryBytes) : '-',
         running && a.sample ? formatUptime(a.sample.uptimeMs) : '-',
         String(a.restarts),
-        a.reason ?? '',
+        a.reason ?? (a.health.some((h) => h.status === 'not_built') ? NOT_BUILT : ''),
       ])
     }
   }
