@@ -226,7 +226,12 @@ function register(router: ApiRouter, deps: ApiDeps): void {
     ctx.body = {
       webhooks: listing.webhooks.map(webhookView),
       count: listing.webhooks.length,
-      config_file: { valid: !listing.configError, error: listing.configError ?? null },
+      config_file: {
+        valid: !listing.configError,
+        error: listing.configError ?? null,
+        // While the file is bad, its webhooks listed are those of its last valid version.
+        using_last_good: listing.lastGood,
+      },
     }
   })
 
@@ -384,7 +389,13 @@ function document(registry: OpenAPIRegistry): void {
         z.object({
           webhooks: z.array(WebhookSchema),
           count: z.number().int(),
-          config_file: z.object({ valid: z.boolean(), error: z.string().nullable() }),
+          config_file: z.object({
+            valid: z.boolean(),
+            error: z.string().nullable(),
+            using_last_good: z
+              .boolean()
+              .describe('The file is bad; its webhooks listed are those of its last valid version'),
+          }),
         }),
         'Webhooks',
       ),

@@ -48,7 +48,11 @@ async function readConfigText(dataDir: string): Promise<string | undefined> {
   }
 }
 
-async function readLastGood(
+/**
+ * The last config file that validated, as the notifications agent keeps it (undefined when
+ * it has kept none): what is in force while the file on disk is bad.
+ */
+export async function readLastGood(
   dataDir: string,
   allowPrivate: boolean,
 ): Promise<NotificationConfig | undefined> {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 
 import type { Knex } from 'knex'
 
+import { readLastGood } from './config-watcher.js'
 import {
   readNotificationConfig,
   type Subscription,
@@ -27,26 +28,34 @@ export type WebhookListing = {
   webhooks: Webhook[]
   /** Whether private targets are allowed (file flag or MINOGAN_ALLOW_PRIVATE_TARGETS). */
   allowPrivate: boolean
-  /** Why the config file is not valid, when it is not; its webhooks are then not listed. */
+  /**
+   * Why the config file is not valid, when it is not. Its webhooks are then those of the
+   * last valid file, which the notifications agent keeps in force (`lastGood`), or none.
+   */
   configError?: string
+  /** The file's webhooks come from the last valid version, the file on disk being bad. */
+  lastGood: boolean
 }
 
-/** All webhooks as the notifications agent would see them, read fresh. */
+/** All webhooks as the notifications agent sees them, read fresh. */
 export async function listWebhooks(
   db: Knex,
   dataDir: string,
   envAllowPrivate: boolean,
 ): Promise<WebhookListing> {
   const file = await readNotificationConfig(dataDir, { allowPrivate: envAllowPrivate })
+  const lastGood = file.ok ? undefined : await readLastGood(dataDir, envAllowPrivate)
+  const inForce = file.ok ? file.config : lastGood
   const merged = mergeWebhooks(
-    file.ok ? file.config.webhooks : [],
+    inForce?.webhooks ?? [],
     await readApiWebhooks(db),
     await disabledWebhooks(db),
   )
   return {
     webhooks: merged,
-    allowPrivate: file.ok ? file.config.allowPrivateTargets : envAllowPrivate,
+    allowPrivate: inForce ? inForce.allowPrivateTargets : envAllowPrivate,
     configError: file.ok ? undefined : file.reason,
+    lastGood: lastGood !== undefined,
   }
 }
 

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { rmSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, beforeEach, describe, it } from 'node:test'
 
+import { watchNotificationConfig } from '../../core/webhooks/config-watcher.js'
 import { createDeliveries, recordAttempt } from '../../core/webhooks/store.js'
 import { startReceiver, type Receiver } from '../core/webhooks/receiver.js'
 import { leadData, makeEvent, writeWebhookConfig } from '../core/webhooks/setup.js'
@@ -122,6 +123,28 @@ describe('webhooks API', () => {
       ['disabled', 'disabled through the API'],
     )
     assert.deepEqual([on.body.status, on.body.disabled_reason], ['active', null])
+  })
+
+  it('lists what is in force after a bad edit of the file: its last valid version', async () => {
+    // The notifications agent's own watcher reads the good file and keeps it as last good.
+    const watcher = await watchNotificationConfig({
+      dataDir: api.config.dataDir,
+      log: api.deps.log,
+      debounceMs: 10,
+    })
+    watcher.stop()
+    writeFileSync(join(api.config.dataDir, 'notification_config.json'), '{"webhooks": [ {"url": ')
+
+    const listed = await call('GET', '/api/webhooks')
+    const one = await call('GET', `/api/webhooks/${FILE_HOOK.id}`)
+
+    const config = listed.body.config_file as Record<string, unknown>
+    assert.equal(config.valid, false)
+    assert.equal(config.using_last_good, true)
+    assert.match(String(config.error), /JSON/)
+    const ids = (listed.body.webhooks as Array<{ id: string }>).map((w) => w.id)
+    assert.ok(ids.includes(FILE_HOOK.id))
+    assert.equal(one.status, 200)
   })
 
   it('re-enables a webhook its receiver disabled', async () => {
