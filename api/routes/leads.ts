@@ -91,12 +91,47 @@ function leadText(max: number) {
     )
 }
 
+/**
+ * The first key or value in metadata that is not storable as it was sent, with its path: text
+ * with a NUL or an unpaired surrogate (as for the other text fields), or a number JSON cannot
+ * hold (1e400 parses as Infinity, which would be stored as null).
+ */
+function unstorable(
+  value: unknown,
+  path: string[] = [],
+): { path: string[]; why: string } | undefined {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) return { path, why: 'contains a NUL character' }
+    if (UNPAIRED_SURROGATE.test(value))
+      return { path, why: 'contains an unpaired UTF-16 surrogate' }
+    return undefined
+  }
+  if (typeof value === 'number') {
+    return Number.isFinite(value) ? undefined : { path, why: 'is a number too large for JSON' }
+  }
+  if (value === null || typeof value !== 'object') return undefined
+  for (const [key, inner] of Object.entries(value)) {
+    const where = [...path, key]
+    if (key.includes('\u0000') || UNPAIRED_SURROGATE.test(key)) {
+      return { path: where, why: 'has a key with a NUL character or an unpaired surrogate' }
+    }
+    const found = unstorable(inner, where)
+    if (found) return found
+  }
+  return undefined
+}
+
 const MetadataSchema = z
   .record(z.string().max(128), z.unknown())
   .superRefine((value, ctx) => {
     // Depth first: it stops at the limit, and JSON.stringify then never meets a deep value.
     if (depth(value) > METADATA_MAX_DEPTH) {
       ctx.addIssue({ code: 'custom', message: `nests deeper than ${METADATA_MAX_DEPTH} levels` })
+      return
+    }
+    const bad = unstorable(value)
+    if (bad) {
+      ctx.addIssue({ code: 'custom', path: bad.path, message: bad.why })
       return
     }
     const bytes = Buffer.byteLength(JSON.stringify(value))

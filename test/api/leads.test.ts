@@ -233,6 +233,24 @@ for (const backend of BACKENDS) {
         422,
         'LEAD_EMAIL_INVALID',
       ],
+      [
+        'metadata with a NUL in a nested value',
+        { email: 'x@y.test', metadata: { utm: { term: 'a\u0000b' } } },
+        422,
+        'VALIDATION_FAILED',
+      ],
+      [
+        'metadata with an unpaired surrogate in a key',
+        { email: 'x@y.test', metadata: { '\ud800': 'v' } },
+        422,
+        'VALIDATION_FAILED',
+      ],
+      [
+        'metadata with a number JSON cannot hold',
+        '{"email":"x@y.test","metadata":{"n":1e400}}',
+        422,
+        'VALIDATION_FAILED',
+      ],
       // U+FB2C is one UTF-16 unit, and three characters once normalised to NFC as stored.
       [
         'a name over 200 characters once normalised',
@@ -251,6 +269,17 @@ for (const backend of BACKENDS) {
         assert.deepEqual(await storedCounts(api), before)
       })
     }
+
+    it('names the metadata path that cannot be stored', async () => {
+      const reply = await call(api, 'POST', '/api/leads', {
+        email: 'x@y.test',
+        metadata: { utm: { term: 'a\u0000b' } },
+      })
+
+      assert.deepEqual(reply.json.fields, [
+        { field: 'metadata.utm.term', message: 'contains a NUL character' },
+      ])
+    })
 
     it('scores a source named like an Object property as any other source', async () => {
       const scores: unknown[] = []
