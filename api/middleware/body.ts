@@ -52,14 +52,22 @@ function toBodyError(err: ParserError, limitKb: number): ApiError {
     )
   }
   // co-body's parse failures (bad JSON, a bare string or number) carry status 400. The
-  // parser's own message may quote the body, so it is not echoed.
-  return new ApiError(
-    400,
-    'JSON_MALFORMED',
-    'Malformed JSON',
-    'the body is not a JSON object or array',
-    { cause: err },
-  )
+  // parser's own message may quote the body, so it is not echoed; only where it stopped.
+  return new ApiError(400, 'JSON_MALFORMED', 'Malformed JSON', malformedDetail(err.message), {
+    cause: err,
+  })
+}
+
+/** What was wrong with a body JSON.parse refused, without quoting any of it. */
+function malformedDetail(parserMessage: string): string {
+  if (/end of (JSON )?(input|data)/i.test(parserMessage)) {
+    return 'the body is not valid JSON: it ends before the JSON does (truncated?)'
+  }
+  const position = /at position (\d+)/.exec(parserMessage)?.[1]
+  if (position !== undefined) {
+    return `the body is not valid JSON: it goes wrong at character ${Number(position) + 1}`
+  }
+  return 'the body must be a JSON object or array (UTF-8)'
 }
 
 /** How deep a JSON body may nest: far more than any route needs, far less than the stack. */

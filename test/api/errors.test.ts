@@ -172,6 +172,34 @@ describe('error answers through the full stack', () => {
     })
   }
 
+  it('says where bad JSON goes wrong, without quoting it', async () => {
+    const truncated = await send(
+      api,
+      key,
+      'POST',
+      '/api/test/views',
+      '{"path":',
+      'application/json',
+    )
+    const colon = await send(
+      api,
+      key,
+      'POST',
+      '/api/test/views',
+      '{"secret" 1}',
+      'application/json',
+    )
+    const bare = await send(api, key, 'POST', '/api/test/views', '"secret"', 'application/json')
+
+    assert.match(String(truncated.body.detail), /ends before the JSON does/)
+    assert.equal(colon.body.detail, 'the body is not valid JSON: it goes wrong at character 11')
+    assert.equal(bare.body.detail, 'the body must be a JSON object or array (UTF-8)')
+    for (const reply of [truncated, colon, bare]) {
+      assertProblem(reply, 400, 'JSON_MALFORMED')
+      assert.doesNotMatch(String(reply.body.detail), /secret/)
+    }
+  })
+
   it('lists the failing fields of a validation problem', async () => {
     const reply = await send(api, key, 'POST', '/api/test/views', '{"path": 7}', 'application/json')
 
