@@ -37,16 +37,31 @@ import { parseBody, parseQuery } from '../validate.js'
  * hand edit or the other way round.
  */
 
+// A URL as sent on the wire: control characters and spaces must be percent-encoded.
+const urlSchema = z
+  .string()
+  .min(1)
+  .max(2048)
+  .regex(/^[^\u0000-\u0020\u007f]+$/, 'contains a space or control character; percent-encode it')
+
+const nameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(80)
+  .regex(/^[^\p{Cc}\p{Cs}]*$/u, 'contains a control character or an unpaired surrogate')
+
+const eventsSchema = z
+  .array(subscriptionSchema)
+  .min(1)
+  .refine((events) => new Set(events).size === events.length, 'lists an event more than once')
+
 const WebhookBodySchema = z
   .object({
-    url: z
-      .string()
-      .min(1)
-      .max(2048)
-      .describe('http(s) URL; loopback and private addresses refused unless allowed'),
-    events: z.array(subscriptionSchema).min(1).describe('Event types, or "*" for all'),
+    url: urlSchema.describe('http(s) URL; loopback and private addresses refused unless allowed'),
+    events: eventsSchema.describe('Event types, or "*" for all'),
     format: z.enum(WEBHOOK_FORMATS).default('json'),
-    name: z.string().trim().min(1).max(80).optional(),
+    name: nameSchema.optional(),
     secret: secretSchema.optional().describe('whsec_ + base64 of 32 bytes; generated when absent'),
     enabled: z.boolean().default(true),
   })
@@ -55,10 +70,10 @@ const WebhookBodySchema = z
 
 const WebhookPatchSchema = z
   .object({
-    url: z.string().min(1).max(2048).optional(),
-    events: z.array(subscriptionSchema).min(1).optional(),
+    url: urlSchema.optional(),
+    events: eventsSchema.optional(),
     format: z.enum(WEBHOOK_FORMATS).optional(),
-    name: z.string().trim().min(1).max(80).optional(),
+    name: nameSchema.optional(),
     secret: secretSchema.optional(),
     enabled: z.boolean().optional(),
   })

@@ -107,6 +107,44 @@ describe('webhooks API', () => {
     assert.equal(badEvent.body.code, 'VALIDATION_FAILED')
   })
 
+  it('refuses control characters in a URL or name and an event listed twice, storing nothing', async () => {
+    const before = ((await call('GET', '/api/webhooks')).body.count as number) ?? 0
+    const replies = [
+      await call('POST', '/api/webhooks', { url: 'https://example.com/a\u0000b', events: ['*'] }),
+      await call('POST', '/api/webhooks', { url: 'https://example.com/a b', events: ['*'] }),
+      await call('POST', '/api/webhooks', {
+        url: 'https://example.com/x',
+        events: ['*'],
+        name: 'x\u0000',
+      }),
+      await call('POST', '/api/webhooks', {
+        url: 'https://example.com/x',
+        events: ['*'],
+        name: 'x\ud800',
+      }),
+      await call('POST', '/api/webhooks', {
+        url: 'https://example.com/x',
+        events: ['lead.created', 'lead.created'],
+      }),
+    ]
+
+    assert.deepEqual(
+      replies.map((r) => [
+        r.status,
+        r.body.code,
+        (r.body.fields as Array<{ field: string }>)[0]?.field,
+      ]),
+      [
+        [422, 'VALIDATION_FAILED', 'url'],
+        [422, 'VALIDATION_FAILED', 'url'],
+        [422, 'VALIDATION_FAILED', 'name'],
+        [422, 'VALIDATION_FAILED', 'name'],
+        [422, 'VALIDATION_FAILED', 'events'],
+      ],
+    )
+    assert.equal((await call('GET', '/api/webhooks')).body.count, before)
+  })
+
   it('lets file webhooks be switched off and on, but edited only in the file', async () => {
     const edit = await call('PUT', `/api/webhooks/${FILE_HOOK.id}`, {
       url: 'https://example.com/other',
