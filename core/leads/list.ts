@@ -82,7 +82,10 @@ export function decodeCursor(cursor: string): number | undefined {
   if (!/^[A-Za-z0-9_-]{1,40}$/.test(cursor)) return undefined
   const match = /^l:(\d{1,15})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'))
   const id = match ? Number(match[1]) : undefined
-  return id !== undefined && id <= MAX_ROW_ID ? id : undefined
+  // Only a cursor this API gave out: base64url decoding skips what it cannot read, so a
+  // cursor with junk added would otherwise pass for the one before it.
+  if (id === undefined || id > MAX_ROW_ID || encodeCursor(id) !== cursor) return undefined
+  return id
 }
 
 /**
