@@ -59,6 +59,10 @@ export async function createKey(
   if (name.length === 0 || name.length > 128) {
     throw new KeyInvalidError('name must be 1-128 characters')
   }
+  // It is printed in tables and logs, where a control character could rewrite the screen.
+  if (/[\p{Cc}\p{Cs}]/u.test(name)) {
+    throw new KeyInvalidError('name must not contain control characters')
+  }
   const key = input.key ?? generateKey()
   if (!isKeyFormat(key)) {
     throw new KeyInvalidError('a key is "mgn_" followed by 32-124 base64url characters')

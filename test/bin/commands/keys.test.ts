@@ -73,10 +73,22 @@ describe('minogan keys', () => {
     const byId = minogan('revoke', String(idOfA))
     const byPrefix = minogan('revoke', second.slice(0, 12))
 
+    const again = minogan('revoke', String(idOfA))
+
     assert.equal(byId.code, 0, byId.stderr)
+    assert.match(byId.stdout, /^revoked: key /)
     assert.equal(byPrefix.code, 0, byPrefix.stderr)
     assert.equal(await lookup(first), undefined)
     assert.equal(await lookup(second), undefined)
+    assert.equal(again.code, 0, again.stderr)
+    assert.match(again.stdout, /^was already revoked: key /)
+  })
+
+  it('refuses a key name with control characters', () => {
+    const run = minogan('create', '--plan', 'starter', '--name', 'ops\u001b[2J')
+
+    assert.equal(run.code, 2)
+    assert.match(run.stderr, /name must not contain control characters/)
   })
 
   it('refuses to revoke the last active key without --force, since that locks out the API', () => {
