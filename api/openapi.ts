@@ -90,6 +90,7 @@ function registerShared(registry: OpenAPIRegistry): void {
 
 type Operation = {
   security?: unknown[]
+  requestBody?: unknown
   responses?: Record<
     string,
     { headers?: Record<string, unknown>; content?: unknown; description?: string }
@@ -108,6 +109,18 @@ function addSharedResponses(paths: Record<string, Record<string, Operation>>): v
       responses['503'] ??= {
         ...problemResponse('STORAGE_BUSY: the database is busy; retry after Retry-After seconds'),
         headers: { 'Retry-After': { $ref: '#/components/headers/Retry-After' } },
+      }
+      if (operation.requestBody) {
+        // What the JSON body middleware answers before the route sees the body.
+        responses['400'] ??= problemResponse(
+          'JSON_MALFORMED, JSON_TOO_DEEP (over 32 levels), JSON_FORBIDDEN_KEY or BODY_INCOMPLETE',
+        )
+        responses['413'] ??= problemResponse(
+          'BODY_TOO_LARGE: over MINOGAN_API_BODY_LIMIT_KB (64 KiB)',
+        )
+        responses['415'] ??= problemResponse(
+          'CONTENT_TYPE_UNSUPPORTED (send application/json) or CONTENT_ENCODING_UNSUPPORTED',
+        )
       }
       if (isPublic) continue
 

@@ -7,6 +7,7 @@ import { startTestApi, type TestApi } from './harness.js'
 
 type Operation = {
   security?: unknown[]
+  requestBody?: unknown
   responses: Record<string, { headers?: Record<string, unknown> }>
 }
 type Document = {
@@ -87,5 +88,21 @@ describe('GET /api/openapi.json', () => {
     assert.ok(metrics.responses['200'].headers?.['X-RateLimit-Remaining'])
     assert.deepEqual(health.security, [])
     assert.equal(health.responses['401'], undefined)
+  })
+
+  it('gives every operation that takes a JSON body the body errors: 400, 413 and 415', () => {
+    const withBody = Object.entries(document.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([, op]) => op.requestBody)
+        .map(([method, op]) => ({ name: `${method} ${path}`, op })),
+    )
+
+    assert.ok(withBody.some((o) => o.name === 'post /api/webhooks'))
+    assert.ok(withBody.some((o) => o.name === 'post /api/leads/{id}/convert'))
+    for (const { name, op } of withBody) {
+      for (const status of ['400', '413', '415']) {
+        assert.ok(op.responses[status], `${name} does not document ${status}`)
+      }
+    }
   })
 })
