@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { request } from 'node:http'
-import { connect } from 'node:net'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 
@@ -14,6 +13,7 @@ import type { RouteModule } from '../../api/types.js'
 import { parseBody } from '../../api/validate.js'
 import { sqlitePath } from '../../core/db/index.js'
 import { StorageBusyError } from '../../core/errors.js'
+import { sendRaw } from '../support/raw-http.js'
 import { waitFor } from '../support/tmp.js'
 import { startTestApi, type TestApi } from './harness.js'
 
@@ -243,22 +243,12 @@ describe('error answers through the full stack', () => {
   })
 
   it('answers a body that is not valid HTTP with 400, and logs neither its bytes nor the key', async () => {
-    const { port } = new URL(api.url)
     const request =
       'POST /api/test/views HTTP/1.1\r\nHost: x\r\n' +
       `X-API-Key: ${key}\r\nContent-Type: application/json\r\n` +
       'Transfer-Encoding: chunked\r\n\r\nzz\r\n'
 
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), '127.0.0.1', () => socket.write(request))
-      let text = ''
-      socket.setEncoding('utf8')
-      socket.on('data', (chunk: string) => (text += chunk))
-      socket.on('error', reject)
-      socket.on('close', () => resolve(text))
-      // The server answers and closes; this only bounds a server that would not.
-      setTimeout(() => socket.destroy(), 5_000).unref()
-    })
+    const answer = await sendRaw(api.url, request, 5_000)
 
     assert.match(answer, /^HTTP\/1\.1 400 /)
     assert.equal(await storedViews(api), 0)

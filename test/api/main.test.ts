@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:http'
-import { connect, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 
@@ -13,6 +13,7 @@ import { generateKey } from '../../core/keys/index.js'
 import { createLogger } from '../../core/logger.js'
 import { startNats, type TestNats } from '../support/nats.js'
 import { freePort } from '../support/ports.js'
+import { sendRaw } from '../support/raw-http.js'
 import { tempDir, waitFor } from '../support/tmp.js'
 
 const MAIN = fileURLToPath(new URL('../../api/main.js', import.meta.url))
@@ -126,23 +127,12 @@ describe('lead-api agent process', () => {
     const dataDir = await freshDataDir()
     const running = await startApi(dataDir, nats, { MINOGAN_API_REQUEST_TIMEOUT_MS: '1000' })
     const key = KEY_LINE.exec(running.output())?.[1] ?? ''
-    const { port } = new URL(running.url)
 
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), '127.0.0.1', () =>
-        socket.write(
-          'POST /api/leads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
-            `X-API-Key: ${key}\r\nContent-Length: 100\r\n\r\n{"email":`,
-        ),
-      )
-      let text = ''
-      socket.setEncoding('utf8')
-      socket.on('data', (chunk: string) => (text += chunk))
-      socket.on('error', reject)
-      socket.on('close', () => resolve(text))
-      // Bounds a server that never answers; the timeout under test is 1 s.
-      setTimeout(() => socket.destroy(), 20_000).unref()
-    })
+    const answer = await sendRaw(
+      running.url,
+      'POST /api/leads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        `X-API-Key: ${key}\r\nContent-Length: 100\r\n\r\n{"email":`,
+    )
     const after = await fetch(running.url + '/api/leads', {
       method: 'POST',
       headers: { 'x-api-key': key, 'content-type': 'application/json' },
