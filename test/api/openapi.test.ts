@@ -90,6 +90,26 @@ describe('GET /api/openapi.json', () => {
     assert.equal(health.responses['401'], undefined)
   })
 
+  it('has only patterns a client can compile, each matching what the API accepts', () => {
+    const patterns: string[] = []
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) node.forEach(walk)
+      else if (node && typeof node === 'object') {
+        for (const [key, value] of Object.entries(node)) {
+          if (key === 'pattern' && typeof value === 'string') patterns.push(value)
+          else walk(value)
+        }
+      }
+    }
+    walk(document)
+
+    assert.ok(patterns.length > 0)
+    for (const pattern of patterns) {
+      assert.doesNotThrow(() => new RegExp(pattern, 'u'), pattern)
+      assert.doesNotMatch(pattern, /\/[a-z]*$/, `${pattern} carries regex flags`)
+    }
+  })
+
   it('gives every operation that takes a JSON body the body errors: 400, 413 and 415', () => {
     const withBody = Object.entries(document.paths).flatMap(([path, item]) =>
       Object.entries(item)
