@@ -1,4 +1,5 @@
 import { ConfigError, EXIT_CONFIG } from '../core/errors.js'
+import { keepFilesPrivate } from '../core/files.js'
 
 /** A CLI command: takes the arguments after its name, returns the exit code. */
 export type Command = {
@@ -25,6 +26,7 @@ async function usage(): Promise<string> {
 }
 
 async function main(argv: string[]): Promise<number> {
+  keepFilesPrivate()
   const [name, ...args] = argv
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(await usage())

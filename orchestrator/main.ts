@@ -9,6 +9,7 @@ import { ConfigError, EXIT_CONFIG } from '../core/errors.js'
 import { createLogger, type Logger } from '../core/logger.js'
 import { controlSocketPath } from '../core/swarm/control.js'
 import { startOutboxRelay } from '../core/events/relay.js'
+import { keepFilesPrivate } from '../core/files.js'
 import { Pm2Backend, type Pm2Event } from './backends/pm2.js'
 import { serveControlSocket } from './control-socket.js'
 import { Launcher } from './launcher.js'
@@ -87,6 +88,7 @@ async function openControlSocket(
 }
 
 async function main(): Promise<void> {
+  keepFilesPrivate()
   let config: Config
   try {
     config = loadConfig()

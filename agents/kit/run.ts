@@ -7,6 +7,7 @@ import { connectBus } from '../../core/bus.js'
 import { loadConfig, type Config } from '../../core/config.js'
 import { ConfigError, EXIT_CONFIG } from '../../core/errors.js'
 import { createLogger, type Logger } from '../../core/logger.js'
+import { keepFilesPrivate } from '../../core/files.js'
 import { startHeartbeat } from './heartbeat.js'
 import { announceReady, announceStopping } from './ready.js'
 import type { AgentContext, AgentDefinition, AgentRuntime, HealthIndicator } from './types.js'
@@ -70,6 +71,7 @@ async function checkHealth(
  * timeout and exits 0; a second one exits at once. Bad configuration exits 78.
  */
 export async function runAgent(definition: AgentDefinition): Promise<void> {
+  keepFilesPrivate()
   const spec = findAgent(definition.name)
   let config: Config
   try {

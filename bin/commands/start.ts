@@ -8,6 +8,7 @@ import { migrate } from '../../core/db/migrate.js'
 import { bootstrapKeyLine, ensureBootstrapKey } from '../../core/keys/index.js'
 import { EXIT_CONFIG } from '../../core/errors.js'
 import { createLogger } from '../../core/logger.js'
+import { closeDataDir } from '../../core/files.js'
 import { Pm2Backend } from '../../orchestrator/backends/pm2.js'
 import { ORCHESTRATOR, orchestratorApp, swarmEnv } from '../../orchestrator/pm2-apps.js'
 import type { Command } from '../cli.js'
@@ -63,6 +64,12 @@ async function printTransitions(db: Knex, sinceId: number): Promise<number> {
 
 async function prepare(config: Config, db: Knex): Promise<void> {
   mkdirSync(join(config.dataDir, 'logs'), { recursive: true })
+  const was = closeDataDir(config.dataDir)
+  if (was !== undefined) {
+    console.log(
+      `${config.dataDir} was open to every local user (mode ${was.toString(8)}); now it is not`,
+    )
+  }
   const log = createLogger('cli', { level: 'warn' })
   await migrate(db, log)
   const key = await ensureBootstrapKey(db, config, log)
