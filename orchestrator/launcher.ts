@@ -76,7 +76,7 @@ export class Launcher implements AgentActions {
           await this.supervisor.transition(
             spec.name,
             'stopped',
-            'left stopped: an operator stopped it',
+            'left stopped: an operator stopped it (`minogan start <agent>` starts it again)',
             'orchestrator',
           )
         }

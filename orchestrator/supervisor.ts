@@ -281,7 +281,7 @@ export class Supervisor {
         await this.transition(
           name,
           'stopped',
-          `${verb} by an operator (pm2 ${act})`,
+          `${verb} by an operator (pm2 ${act}); \`minogan start ${name}\` starts it again`,
           'operator',
           (r) => {
             r.desired = 'stopped'

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
+import { CATALOG } from '../../agents/catalog.js'
 import { loadConfig, type Config } from '../../core/config.js'
 import { createDb, type Knex } from '../../core/db/index.js'
 import { migrate } from '../../core/db/migrate.js'
@@ -9,6 +10,7 @@ import { bootstrapKeyLine, ensureBootstrapKey } from '../../core/keys/index.js'
 import { EXIT_CONFIG } from '../../core/errors.js'
 import { createLogger } from '../../core/logger.js'
 import { closeDataDir } from '../../core/files.js'
+import { controlSocketPath, requestOverSocket } from '../../core/swarm/control.js'
 import { Pm2Backend } from '../../orchestrator/backends/pm2.js'
 import { ORCHESTRATOR, orchestratorApp, swarmEnv } from '../../orchestrator/pm2-apps.js'
 import type { Command } from '../cli.js'
@@ -99,15 +101,52 @@ async function attach(pm2: Pm2Backend, db: Knex, fromId: number): Promise<number
   return 0
 }
 
+/**
+ * `minogan start <agent>...`: asks the running orchestrator, over its control socket, to
+ * start agents an operator stopped (they stay stopped across swarm restarts until then).
+ */
+async function startAgents(config: Config, names: string[]): Promise<number> {
+  const unknown = names.filter((name) => !CATALOG.some((a) => a.name === name))
+  if (unknown.length > 0) {
+    console.error(
+      `minogan start: no agent named ${unknown.join(', ')}; agents: ${CATALOG.map((a) => a.name).join(', ')}`,
+    )
+    return 2
+  }
+  const socket = controlSocketPath(config.dataDir)
+  let failed = false
+  for (const agent of names) {
+    const request = { action: 'start', agent, actor: 'operator', reason: 'minogan start' } as const
+    const reply = socket
+      ? await requestOverSocket(socket, request, 15_000).catch(() => undefined)
+      : undefined
+    if (!reply) {
+      console.error(
+        `minogan start: the swarm of ${config.dataDir} is not running; \`minogan start\` starts it, with ${agent}`,
+      )
+      return 1
+    }
+    if (reply.ok) console.log(`${agent}: starting (was stopped)`)
+    else {
+      failed = true
+      console.error(`${agent}: ${reply.message}`)
+    }
+  }
+  return failed ? 1 : 0
+}
+
 const command: Command = {
-  summary: 'start the swarm under pm2 and stay attached (--detach to return once it is up)',
+  summary:
+    'start the swarm under pm2 and stay attached (--detach to return once it is up); `start <agent>` starts one an operator stopped',
   run: async (args) => {
-    const { values } = parseArgs({
+    const { values, positionals } = parseArgs({
       args,
       options: { detach: { type: 'boolean', short: 'd' }, wait: { type: 'string' } },
+      allowPositionals: true,
     })
     const startedAt = Date.now() - 1000
     const config = loadConfig()
+    if (positionals.length > 0) return startAgents(config, positionals)
     const waitS = values.wait ? Number(values.wait) : DEFAULT_WAIT_S
     const db = createDb(config)
     const pm2 = await Pm2Backend.connect()

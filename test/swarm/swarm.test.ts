@@ -274,6 +274,21 @@ describe('a swarm restart', { timeout: 240_000 }, () => {
         pm2List(swarm).find((p) => p.name === 'seo'),
         undefined,
       )
+
+      // The way back the reason names: `minogan start seo`.
+      assert.match(seo?.reason ?? '', /minogan start seo/)
+      const started = await swarm.cli(['start', 'seo'])
+      const unknown = await swarm.cli(['start', 'nosuchagent'])
+
+      assert.equal(started.code, 0, started.stdout)
+      assert.match(started.stdout, /seo: starting/)
+      await waitFor('seo active again', async () => {
+        const row = (await statusRows(swarm)).find((a) => a.name === 'seo')
+        return row?.state === 'active'
+      })
+      assert.ok(pm2List(swarm).find((p) => p.name === 'seo'))
+      assert.equal(unknown.code, 2)
+      assert.match(unknown.stdout, /no agent named nosuchagent/)
     } finally {
       await swarm.cleanup()
     }
