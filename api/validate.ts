@@ -1,4 +1,4 @@
-import type { z } from 'zod'
+import { z } from './openapi.js'
 
 import { ApiError, type FieldError } from './problem.js'
 
@@ -77,4 +77,16 @@ export function isRealInstant(text: string): boolean {
     date.getUTCFullYear() === year && date.getUTCMonth() === month! - 1 && date.getUTCDate() === day
   const clock = hour < 24 && minute < 60 && second < 60 && offsetHour < 24 && offsetMinute < 60
   return calendar && clock && !Number.isNaN(Date.parse(text))
+}
+
+/**
+ * A whole number in a query string, written plainly: `1e2`, `0x10`, ` 1` or `1.0` are
+ * refused rather than read as 100, 16 or 1, as Number() would.
+ */
+export function queryInt(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d{1,9}$/, `must be a whole number from ${min} to ${max}, in plain digits`)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
 }

@@ -26,7 +26,7 @@ import { createLeadWriter, type LeadWriter } from '../../core/leads/write-queue.
 import { problemResponse, z } from '../openapi.js'
 import { ApiError } from '../problem.js'
 import type { ApiDeps, ApiRouter, RouteModule } from '../types.js'
-import { isRealInstant, parseBody, parseQuery } from '../validate.js'
+import { isRealInstant, parseBody, parseQuery, queryInt } from '../validate.js'
 
 /** Largest `metadata` one request may carry, as JSON. */
 export const METADATA_LIMIT_BYTES = 16 * 1024
@@ -198,7 +198,7 @@ const FilterQuery = z.object({
 })
 
 export const ListQuerySchema = FilterQuery.extend({
-  limit: z.coerce.number().int().min(1).max(100_000).optional().describe('At most this many leads'),
+  limit: queryInt(1, 100_000).optional().describe('At most this many leads'),
   cursor: z
     .string()
     .refine((c) => decodeCursor(c) !== undefined, 'is not a cursor this API returned')

@@ -3,14 +3,10 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi'
 import { leadStats } from '../../core/leads/index.js'
 import { problemResponse, z } from '../openapi.js'
 import type { ApiDeps, ApiRouter, RouteModule } from '../types.js'
-import { parseQuery } from '../validate.js'
+import { parseQuery, queryInt } from '../validate.js'
 
 export const StatsQuerySchema = z.object({
-  days: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(365)
+  days: queryInt(1, 365)
     .default(30)
     .describe('UTC days in by_day, ending today (1-365, default 30)'),
 })

@@ -28,7 +28,7 @@ import { checkWebhookUrl } from '../../core/webhooks/url-guard.js'
 import { problemResponse, z } from '../openapi.js'
 import { ApiError } from '../problem.js'
 import type { ApiDeps, ApiRouter, RouteModule } from '../types.js'
-import { parseBody, parseQuery } from '../validate.js'
+import { parseBody, parseQuery, queryInt } from '../validate.js'
 
 /**
  * Webhooks through the API. Those made here live in the database and are fully managed
@@ -112,7 +112,7 @@ const DeliveryQuerySchema = z.object({
   state: z.enum(DELIVERY_STATES).optional(),
   event_type: z.string().max(64).optional(),
   event_id: z.string().max(40).optional(),
-  limit: z.coerce.number().int().min(1).max(200).default(50),
+  limit: queryInt(1, 200).default(50),
 })
 
 const ReportBodySchema = z

@@ -93,6 +93,7 @@ describe('GET /api/leads/data', () => {
     'since=2026-04-12T24:00:00Z',
     'limit[]=1',
     'limt=5',
+    'limit=1e2',
     'cursor=bDo1x',
   ]) {
     it(`refuses ?${query} with 400 QUERY_INVALID`, async () => {

@@ -57,7 +57,7 @@ for (const backend of BACKENDS) {
         Object.values(year.json.by_day as Record<string, number>).reduce((a, b) => a + b, 0),
         5,
       )
-      for (const bad of ['0', '366', 'ten', '1.5'])
+      for (const bad of ['0', '366', 'ten', '1.5', '0x10', '1e2', '%201', '-1'])
         assertProblem(await call(api, 'GET', `/stats?days=${bad}`), 400, 'QUERY_INVALID')
     })
   })
