@@ -163,6 +163,8 @@ export const LeadBodySchema = z
   .meta({ id: 'LeadInput' })
 
 const agentNames = new Set(CATALOG.map((agent) => agent.name))
+/** The ISO 4217 codes this Node's ICU knows: EUR and JPY, not ZZZ. */
+const CURRENCIES = new Set(Intl.supportedValuesOf('currency'))
 
 export const ConvertBodySchema = z
   .object({
@@ -178,6 +180,7 @@ export const ConvertBodySchema = z
     currency: z
       .string()
       .regex(/^[A-Za-z]{3}$/, 'must be a three-letter ISO 4217 code')
+      .refine((code) => CURRENCIES.has(code.toUpperCase()), 'is not an ISO 4217 currency')
       .optional()
       .describe('ISO 4217 code; default USD'),
   })

@@ -25,6 +25,13 @@ export function reportPeriod(now: Date, day?: string): ReportPeriod {
       status: 422,
     })
   }
+  if (start.getTime() > now.getTime()) {
+    // A report of a day to come would say nothing happened, and webhooks would pass it on.
+    const today = now.toISOString().slice(0, 10)
+    throw new MinoganError('REPORT_DAY_INVALID', `${day} has not begun yet (today is ${today})`, {
+      status: 422,
+    })
+  }
   return { start, end: new Date(start.getTime() + DAY_MS), label: day }
 }
 

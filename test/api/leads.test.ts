@@ -428,6 +428,14 @@ describe('GET /api/leads/:id and POST /api/leads/:id/convert', () => {
       422,
       'VALIDATION_FAILED',
     )
+    const madeUp = await call(api, 'POST', `/api/leads/${leadId}/convert`, {
+      amount: 5,
+      currency: 'ZZZ',
+    })
+    assertProblem(madeUp, 422, 'VALIDATION_FAILED')
+    assert.deepEqual(madeUp.json.fields, [
+      { field: 'currency', message: 'is not an ISO 4217 currency' },
+    ])
     assert.deepEqual(await storedCounts(api), before)
   })
 

@@ -76,5 +76,15 @@ for (const backend of BACKENDS) {
       assert.throws(() => reportPeriod(new Date(), '2026-02-31'), { code: 'REPORT_DAY_INVALID' })
       assert.throws(() => reportPeriod(new Date(), 'yesterday'), { code: 'REPORT_DAY_INVALID' })
     })
+
+    it('refuses a day that has not begun, and takes today', () => {
+      const now = new Date(Date.UTC(2026, 5, 10, 15, 0, 0))
+
+      assert.throws(() => reportPeriod(now, '2026-06-11'), {
+        code: 'REPORT_DAY_INVALID',
+        message: '2026-06-11 has not begun yet (today is 2026-06-10)',
+      })
+      assert.equal(reportPeriod(now, '2026-06-10').label, '2026-06-10')
+    })
   })
 }
