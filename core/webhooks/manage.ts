@@ -141,13 +141,17 @@ export async function setFileWebhookEnabled(
     .merge()
 }
 
-/** Deletes an API webhook and cancels its pending deliveries. */
+/**
+ * Deletes an API webhook and cancels its pending and dead-lettered deliveries: with the
+ * webhook gone, none can be sent or redelivered any more.
+ */
 export async function deleteApiWebhook(db: Knex, id: string, now: number): Promise<void> {
   await db.transaction(async (trx) => {
     await trx('webhooks').where('id', id).delete()
     await trx('webhook_status').where('webhook_id', id).delete()
     await trx('deliveries')
-      .where({ webhook_id: id, state: 'pending' })
+      .where('webhook_id', id)
+      .whereIn('state', ['pending', 'dead'])
       .update({ state: 'cancelled', last_error: 'webhook deleted', updated_at: now })
   })
 }

@@ -211,7 +211,7 @@ export async function disabledWebhooks(db: Knex): Promise<Map<string, string>> {
 }
 
 /**
- * Counts for the health indicators: deliveries due now to the given (active) webhooks, and
+ * Counts for the health indicators, of the given (active) webhooks: deliveries due now, and
  * dead letters. Pending deliveries of a webhook that is switched off wait and are not due.
  */
 export async function deliveryCounts(
@@ -219,12 +219,17 @@ export async function deliveryCounts(
   now: number,
   webhookIds: string[],
 ): Promise<{ due: number; dead: number }> {
+  const ids = webhookIds.length > 0 ? webhookIds : ['']
   const [due] = await db('deliveries')
     .where('state', 'pending')
     .andWhere('next_attempt_at', '<=', now)
-    .whereIn('webhook_id', webhookIds.length > 0 ? webhookIds : [''])
+    .whereIn('webhook_id', ids)
     .count({ n: '*' })
-  const [dead] = await db('deliveries').where('state', 'dead').count({ n: '*' })
+  // Only dead letters someone can still redeliver: those of webhooks that are on.
+  const [dead] = await db('deliveries')
+    .where('state', 'dead')
+    .whereIn('webhook_id', ids)
+    .count({ n: '*' })
   return { due: Number(due.n), dead: Number(dead.n) }
 }
 

@@ -202,7 +202,7 @@ describe('webhooks API', () => {
     assert.equal(enabled.body.status, 'active')
   })
 
-  it('updates and deletes API webhooks; deleting cancels their pending deliveries', async () => {
+  it('updates and deletes API webhooks; deleting cancels their pending and dead deliveries', async () => {
     const created = await call('POST', '/api/webhooks', {
       url: `${receiver.url}/b`,
       events: ['lead.created'],
@@ -224,6 +224,13 @@ describe('webhooks API', () => {
       [hook],
       Date.now(),
     )
+    const [dead] = await createDeliveries(
+      api.db,
+      makeEvent('lead.created', leadData(2)),
+      [hook],
+      Date.now(),
+    )
+    await api.db('deliveries').where('id', dead.id).update({ state: 'dead' })
 
     const updated = await call('PUT', `/api/webhooks/${id}`, {
       events: ['lead.created', 'lead.hot'],
@@ -232,6 +239,7 @@ describe('webhooks API', () => {
     const deleted = await call('DELETE', `/api/webhooks/${id}`)
     const gone = await call('GET', `/api/webhooks/${id}`)
     const delivery = await api.db('deliveries').where('id', pending.id).first()
+    const deadLetter = await api.db('deliveries').where('id', dead.id).first()
 
     assert.deepEqual(updated.body.events, ['lead.created', 'lead.hot'])
     assert.equal(updated.body.name, 'Hot leads')
@@ -239,6 +247,7 @@ describe('webhooks API', () => {
     assert.equal(gone.status, 404)
     assert.equal(gone.body.code, 'WEBHOOK_NOT_FOUND')
     assert.equal(delivery.state, 'cancelled')
+    assert.equal(deadLetter.state, 'cancelled')
   })
 
   it('sends a signed test message and reports what the receiver answered', async () => {

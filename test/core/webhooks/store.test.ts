@@ -134,6 +134,8 @@ for (const backend of BACKENDS) {
       assert.match(gone.last_error, /webhook disabled: HTTP 410/)
       assert.equal(counts.dead, 1)
       assert.equal(counts.due, 0)
+      // A dead letter of a webhook that is off or gone is nobody's to redeliver.
+      assert.equal((await deliveryCounts(t.db, 10_000, ['wh_gone'])).dead, 0)
     })
 
     it('redelivers any delivery with a fresh budget and the same body', async () => {
