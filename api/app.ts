@@ -34,7 +34,14 @@ import { requestId, requestLog } from './middleware/request-id.js'
 import { ROUTES } from './routes/index.js'
 import type { ApiDeps, ApiRouter, ApiState, RouteModule } from './types.js'
 
-const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'])
+const CLIENT_GONE = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  // Node answered 408 to a client that did not send its whole request in time.
+  'ERR_HTTP_REQUEST_TIMEOUT',
+])
 
 export type AppOptions = {
   /** Route modules to mount; default: every module in api/routes/index.ts. */
