@@ -125,13 +125,25 @@ const ReportBodySchema = z
   })
   .strict()
 
+/** A webhook URL as listings show it: a password in it is masked, like the secret. */
+export function shownUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (!parsed.password) return url
+    parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return url
+  }
+}
+
 function webhookView(webhook: Webhook) {
   const isDisabled = !webhook.enabled || Boolean(webhook.disabledReason)
   return {
     id: webhook.id,
     source: webhook.source,
     name: webhook.name ?? null,
-    url: webhook.url,
+    url: shownUrl(webhook.url),
     events: webhook.events,
     format: webhook.format,
     enabled: webhook.enabled && !webhook.disabledReason,

@@ -145,6 +145,22 @@ describe('webhooks API', () => {
     assert.equal((await call('GET', '/api/webhooks')).body.count, before)
   })
 
+  it('masks a password in a webhook URL wherever the API shows it', async () => {
+    const created = await call('POST', '/api/webhooks', {
+      url: 'https://ops:hunter2@example.com/hook',
+      events: ['*'],
+    })
+    const listed = await call('GET', '/api/webhooks')
+    const one = await call('GET', `/api/webhooks/${String(created.body.id)}`)
+
+    assert.equal(created.status, 201)
+    for (const body of [created.body, one.body, listed.body]) {
+      assert.doesNotMatch(JSON.stringify(body), /hunter2/)
+    }
+    assert.equal(one.body.url, 'https://ops:***@example.com/hook')
+    await call('DELETE', `/api/webhooks/${String(created.body.id)}`)
+  })
+
   it('lets file webhooks be switched off and on, but edited only in the file', async () => {
     const edit = await call('PUT', `/api/webhooks/${FILE_HOOK.id}`, {
       url: 'https://example.com/other',
