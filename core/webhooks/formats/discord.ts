@@ -1,5 +1,5 @@
 import { summariseEvent, type WebhookEvent } from './summary.js'
-import { truncate } from './text.js'
+import { fitEscaped, truncate } from './text.js'
 
 // Discord's documented webhook limits; anything over them is a 400 and a lost message, so
 // text is cut to fit rather than refused (field failure C23).
@@ -30,6 +30,15 @@ export function sanitiseDiscordUsername(name: string | undefined): string {
   }
   clean = truncate(clean.replace(/\s+/g, ' ').trim(), DISCORD_LIMITS.username)
   return clean === '' || /^(everyone|here)$/i.test(clean) ? DEFAULT_USERNAME : clean
+}
+
+/**
+ * Discord renders markdown in message content, embed descriptions and field values, so a
+ * lead named `[Pay here](https://evil.example)` would show as a link in the team's channel.
+ * Lead data is shown as the text it is: every markdown character is backslash-escaped.
+ */
+export function escapeDiscord(text: string): string {
+  return text.replace(/[\\*_~`|>[\]()#<:-]/g, (char) => `\\${char}`)
 }
 
 type EmbedField = { name: string; value: string; inline: boolean }
@@ -79,17 +88,19 @@ export function formatDiscord(event: WebhookEvent, webhookName?: string): Discor
     color: summary.color,
     fields: summary.fields.slice(0, DISCORD_LIMITS.fields).map((f) => ({
       name: truncate(f.name, DISCORD_LIMITS.fieldName),
-      value: truncate(f.value, DISCORD_LIMITS.fieldValue),
+      value: fitEscaped(f.value, DISCORD_LIMITS.fieldValue, escapeDiscord),
       inline: f.value.length <= 60,
     })),
     timestamp: event.timestamp,
     footer: { text: truncate(`${event.type} · ${event.id}`, DISCORD_LIMITS.footer) },
   }
-  if (summary.body) embed.description = truncate(summary.body, DISCORD_LIMITS.description)
+  if (summary.body) {
+    embed.description = fitEscaped(summary.body, DISCORD_LIMITS.description, escapeDiscord)
+  }
 
   return {
     username: sanitiseDiscordUsername(webhookName),
-    content: truncate(summary.line, DISCORD_LIMITS.content),
+    content: fitEscaped(summary.line, DISCORD_LIMITS.content, escapeDiscord),
     embeds: [fitEmbed(embed)],
     allowed_mentions: { parse: [] },
   }

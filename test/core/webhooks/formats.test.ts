@@ -130,6 +130,21 @@ describe('discord format', () => {
     assert.deepEqual(payload.allowed_mentions, { parse: [] })
   })
 
+  it('shows markdown in lead data as text, so a name cannot become a link', () => {
+    const name = '[Pay here](https://evil.example) **now**'
+    const payload = JSON.parse(
+      buildBody('discord', leadEvent({ lead_id: 'L', score: 1, name })),
+    ) as { content: string; embeds: Array<{ fields: Array<{ value: string }> }> }
+
+    const shown = [payload.content, ...payload.embeds[0].fields.map((f) => f.value)]
+    const withName = shown.filter((text) => text.includes('Pay here'))
+    assert.ok(withName.length > 0)
+    for (const text of withName) {
+      assert.ok(text.includes('\\[Pay here\\]\\(https\\://evil.example\\)'), text)
+      assert.ok(text.includes('\\*\\*now\\*\\*'), text)
+    }
+  })
+
   it('truncates rather than refuses: 10,000-char notes and 40 figures fit in 6000', () => {
     const big = leadEvent({
       lead_id: 'LEAD-1',
