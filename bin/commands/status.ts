@@ -23,6 +23,13 @@ function formatUptime(ms: number): string {
 /** The reason column of a placeholder agent (agents/kit/not-built.ts) that is running fine. */
 export const NOT_BUILT = 'work not built yet: it only heartbeats'
 
+// An active placeholder's reason would be just "ready"; what it is matters more.
+function reasonOf(a: AgentStatus): string {
+  const placeholder = a.health.some((h) => h.status === 'not_built')
+  if (placeholder && (a.state === 'active' || !a.reason)) return NOT_BUILT
+  return a.reason ?? ''
+}
+
 /** The status table, grouped by department, as `minogan status` prints it. */
 export function renderStatus(agents: AgentStatus[]): string {
   const table = new Table({
@@ -55,7 +62,7 @@ export function renderStatus(agents: AgentStatus[]): string {
         running && a.sample ? formatBytes(a.sample.memoryBytes) : '-',
         running && a.sample ? formatUptime(a.sample.uptimeMs) : '-',
         String(a.restarts),
-        a.reason ?? (a.health.some((h) => h.status === 'not_built') ? NOT_BUILT : ''),
+        reasonOf(a),
       ])
     }
   }

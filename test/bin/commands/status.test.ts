@@ -29,7 +29,7 @@ describe('minogan status table', () => {
   it('says which agents are placeholders, and keeps a real reason over that', () => {
     const placeholder = [{ name: 'work', status: 'not_built' as const, detail: 'not built' }]
     const table = renderStatus([
-      agent('seo', { health: placeholder }),
+      agent('seo', { health: placeholder, reason: 'ready' }),
       agent('links', { health: placeholder, state: 'degraded', reason: 'heartbeats stale' }),
       agent('keywords', { health: [{ name: 'work', status: 'ok' }] }),
     ])
