@@ -181,18 +181,19 @@ export class Launcher implements AgentActions {
       await this.pm2.stop(spec.name).catch((err: Error) => {
         if (!/not found/i.test(err.message)) throw err
       })
+      // Still our act while it is recorded: pm2's event for this stop may come meanwhile.
+      await this.supervisor.run(async () => {
+        const record = this.supervisor.record(spec.name)
+        if (record.state === 'pending') return
+        await this.supervisor.transition(spec.name, 'stopped', reason, actor, (r) => {
+          r.pid = null
+          r.subState = 'stopped'
+          if (!options.keepDesired) r.desired = 'stopped'
+        })
+      })
     } finally {
       this.supervisor.endOwnAct(spec.name)
     }
-    await this.supervisor.run(async () => {
-      const record = this.supervisor.record(spec.name)
-      if (record.state === 'pending') return
-      await this.supervisor.transition(spec.name, 'stopped', reason, actor, (r) => {
-        r.pid = null
-        r.subState = 'stopped'
-        if (!options.keepDesired) r.desired = 'stopped'
-      })
-    })
   }
 
   /**

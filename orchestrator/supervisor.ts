@@ -277,6 +277,9 @@ export class Supervisor {
       if (!record || record.disabled || this.isOwnAct(name)) return
 
       if (act === 'stop' || act === 'delete') {
+        // Already stopped (by the swarm's own stop, whose pm2 event can arrive after it):
+        // nothing happened, and what should run next time must not change.
+        if (record.state === 'stopped') return
         const verb = act === 'stop' ? 'stopped' : 'deleted'
         await this.transition(
           name,

@@ -134,6 +134,26 @@ describe('supervisor under faults', () => {
     }
   })
 
+  it("takes a late pm2 stop event for an agent the swarm already stopped as nothing, not an operator's stop", async () => {
+    await setUp()
+    try {
+      await supervisor.transition('frontend', 'stopped', 'swarm stopped', 'operator', (r) => {
+        r.pid = null
+      })
+      const rows = await t.db('agent_transitions').where({ agent: 'frontend' }).count({ n: '*' })
+
+      await supervisor.onOperatorAct('frontend', 'stop')
+
+      const record = supervisor.record('frontend')
+      assert.equal(record.desired, 'running', 'the next start still starts it')
+      assert.equal(record.reason, 'swarm stopped')
+      const after = await t.db('agent_transitions').where({ agent: 'frontend' }).count({ n: '*' })
+      assert.equal(Number(after[0].n), Number(rows[0].n))
+    } finally {
+      await t.cleanup()
+    }
+  })
+
   it('takes a crash of the new process during a restart as a failure, not the kill of the old one (C02)', async () => {
     await setUp()
     try {
