@@ -59,7 +59,8 @@ export function parseQuery<S extends z.ZodType>(schema: S, query: unknown): z.in
   )
 }
 
-const ISO_INSTANT =
+/** An ISO-8601 date (2026-04-12) or time with Z or an offset (2026-04-12T14:00:00Z). */
+export const ISO_INSTANT =
   /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,3})?)?(?:Z|[+-](\d{2}):(\d{2})))?$/
 
 /**

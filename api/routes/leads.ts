@@ -26,7 +26,7 @@ import { createLeadWriter, type LeadWriter } from '../../core/leads/write-queue.
 import { problemResponse, z } from '../openapi.js'
 import { ApiError } from '../problem.js'
 import type { ApiDeps, ApiRouter, RouteModule } from '../types.js'
-import { isRealInstant, parseBody, parseQuery, queryInt } from '../validate.js'
+import { ISO_INSTANT, isRealInstant, parseBody, parseQuery, queryInt } from '../validate.js'
 
 /** Largest `metadata` one request may carry, as JSON. */
 export const METADATA_LIMIT_BYTES = 16 * 1024
@@ -189,7 +189,7 @@ export const ConvertBodySchema = z
 const isoInstant = z
   .string()
   .regex(
-    /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2}))?$/,
+    ISO_INSTANT,
     'must be an ISO-8601 date (2026-04-12) or UTC/offset time (2026-04-12T14:00:00Z)',
   )
   .refine(isRealInstant, 'is not a real date or time')

@@ -152,11 +152,8 @@ async function run(args: string[]): Promise<number> {
       )
       return 2
     }
-    const wasRevoked = (await listKeys(db)).some(
-      (k) => k.revokedAt !== null && (String(k.id) === ref || k.prefix.startsWith(ref)),
-    )
     const record = await revokeKey(db, ref)
-    const what = wasRevoked ? 'was already revoked' : 'revoked'
+    const what = record.alreadyRevoked ? 'was already revoked' : 'revoked'
     console.log(
       `${what}: key ${record.id} (${record.prefix}) "${record.name}" at ${when(record.revokedAt)}`,
     )

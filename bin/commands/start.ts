@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 
-import { CATALOG } from '../../agents/catalog.js'
+import { CATALOG, findAgent } from '../../agents/catalog.js'
 import { loadConfig, type Config } from '../../core/config.js'
 import { createDb, type Knex } from '../../core/db/index.js'
 import { migrate } from '../../core/db/migrate.js'
@@ -106,7 +106,7 @@ async function attach(pm2: Pm2Backend, db: Knex, fromId: number): Promise<number
  * start agents an operator stopped (they stay stopped across swarm restarts until then).
  */
 async function startAgents(config: Config, names: string[]): Promise<number> {
-  const unknown = names.filter((name) => !CATALOG.some((a) => a.name === name))
+  const unknown = names.filter((name) => !findAgent(name))
   if (unknown.length > 0) {
     console.error(
       `minogan start: no agent named ${unknown.join(', ')}; agents: ${CATALOG.map((a) => a.name).join(', ')}`,

@@ -93,9 +93,14 @@ export async function listKeys(db: Knex): Promise<ApiKeyRecord[]> {
 
 /**
  * Revokes a key by id or by its shown prefix. Revoking a revoked key keeps its first
- * revocation time. Throws KeyNotFoundError, or KeyAmbiguousError for a shared prefix.
+ * revocation time, and says so with `alreadyRevoked`. Throws KeyNotFoundError, or
+ * KeyAmbiguousError for a shared prefix.
  */
-export async function revokeKey(db: Knex, ref: string, now = Date.now()): Promise<ApiKeyRecord> {
+export async function revokeKey(
+  db: Knex,
+  ref: string,
+  now = Date.now(),
+): Promise<ApiKeyRecord & { alreadyRevoked: boolean }> {
   const rows = /^\d+$/.test(ref)
     ? ((await db('api_keys').where({ id: Number(ref) })) as Row[])
     : ((await db('api_keys').whereRaw('substr(prefix, 1, ?) = ?', [ref.length, ref])) as Row[])
@@ -108,7 +113,7 @@ export async function revokeKey(db: Knex, ref: string, now = Date.now()): Promis
   // within MINOGAN_API_KEY_CACHE_MS.
   keysChanged(db)
   const updated = (await db('api_keys').where({ id: row.id }).first()) as Row
-  return toRecord(updated)
+  return { ...toRecord(updated), alreadyRevoked: row.revoked_at !== null }
 }
 
 /**
