@@ -87,17 +87,18 @@ export async function readTimeline(db: Knex, leadId: string, nowMs: number): Pro
     .where({ lead_id: id })
     .orderBy([{ column: 'at' }, { column: 'id' }])
     .select('type', 'at', 'details')) as EventRow[]
-  const events: TimelineEvent[] = rows.map((row) => ({
+  const timed = rows.map((row) => ({
+    at: Number(row.at),
     type: row.type,
-    timestamp: isoSeconds(Number(row.at)),
     details: JSON.parse(row.details) as Record<string, unknown>,
   }))
   for (const cooling of coolingsOf(lead, nowMs)) {
-    events.push({
-      type: 'score_changed',
-      timestamp: isoSeconds(cooling.at),
-      details: coolingDetails(cooling),
-    })
+    timed.push({ at: cooling.at, type: 'score_changed', details: coolingDetails(cooling) })
   }
+  // A drop not stored yet may come before a later event that is (a conversion, say); the
+  // sort is stable, so stored events keep their order.
+  const events: TimelineEvent[] = timed
+    .sort((a, b) => a.at - b.at)
+    .map(({ at, type, details }) => ({ type, timestamp: isoSeconds(at), details }))
   return { lead_id: formatLeadId(id), events, count: events.length }
 }

@@ -109,6 +109,13 @@ describe('GET /leads/:lead_id/timeline', () => {
 
     api.clock.set(t0 + 31 * DAY)
     await call(api, 'POST', `/api/leads/${id}/convert`, {})
+    // Before the lead comes back, the drop is not stored yet, and still shows in its place.
+    api.clock.set(t0 + 35 * DAY)
+    const beforeReturn = (await timeline()).events as Event[]
+    assert.deepEqual(
+      beforeReturn.slice(-2).map((e) => e.type),
+      ['score_changed', 'converted'],
+    )
     api.clock.set(t0 + 40 * DAY)
     await call(api, 'POST', '/api/leads', lead)
     const later = (await timeline()).events as Event[]
